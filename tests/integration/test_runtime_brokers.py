@@ -1,0 +1,117 @@
+"""Integration tests for streams.runtime: Tansu, Apache Kafka on the JDK, embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import psutil
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.runtime.kafka_jvm import java_and_maven_available, start_kafka
+from streams.runtime.postgres import start_postgres
+from streams.runtime.procs import EmbeddedBroker
+from streams.runtime.tansu import start_tansu
+
+pytestmark = pytest.mark.integration
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def _roundtrip(bootstrap: str) -> None:
+    topic = f"runtime-rt-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        md = await producer.send_and_wait(topic, b'{"hello": "world"}', key=b"k1", headers=[("h", b"v")])
+    finally:
+        await producer.stop()
+    tp = TopicPartition(topic, md.partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, md.offset)
+        rec = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    assert (rec.key, rec.value, rec.offset) == (b"k1", b'{"hello": "world"}', md.offset)
+    assert list(rec.headers) == [("h", b"v")]
+
+
+async def _exercise_broker(broker: EmbeddedBroker) -> None:
+    pid = broker.pid
+    try:
+        assert broker.url == f"kafka://{broker.bootstrap}"
+        assert broker.bootstrap.startswith("127.0.0.1:")
+        await _roundtrip(broker.bootstrap)
+    finally:
+        await asyncio.to_thread(broker.stop)
+    assert _gone(pid)
+    broker.stop()  # idempotent
+
+
+async def test_tansu_produce_consume_stop(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    broker = await asyncio.to_thread(start_tansu, tmp_path)
+    print(f"tansu {broker.version} started in {time.monotonic() - t0:.2f}s on {broker.bootstrap}")
+    assert broker.kind == "tansu"
+    await _exercise_broker(broker)
+
+
+async def test_apache_kafka_produce_consume_stop(tmp_path: Path) -> None:
+    if not java_and_maven_available():
+        reason = "java and/or mvn not on PATH: cannot run Apache Kafka on the JDK"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (CI requires true Kafka)")
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    t0 = time.monotonic()
+    broker = await asyncio.to_thread(start_kafka, tmp_path / "kafka")
+    print(f"apache kafka {broker.version} started in {time.monotonic() - t0:.2f}s on {broker.bootstrap}")
+    assert broker.kind == "apache-kafka"
+    await _exercise_broker(broker)
+
+
+def _postgres_pids(pgid: int) -> list[int]:
+    found = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            if p.info["name"] == "postgres" and os.getpgid(p.pid) == pgid and p.status() != "zombie":
+                found.append(p.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+async def test_embedded_postgres_select_version_and_stop(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    db = await asyncio.to_thread(start_postgres, tmp_path)
+    print(f"postgres started in {time.monotonic() - t0:.2f}s on {db.dsn}")
+    pid = db.pid
+    assert db.url.startswith("postgresql+asyncpg://postgres@127.0.0.1:")
+    try:
+        conn = await asyncpg.connect(db.dsn)
+        try:
+            version = await conn.fetchval("select version()")
+        finally:
+            await conn.close()
+        assert version.startswith("PostgreSQL 18")
+        children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
+        assert children, "postmaster should have auxiliary processes"
+    finally:
+        await asyncio.to_thread(db.stop)
+    assert _gone(pid)
+    assert all(_gone(c) for c in children)
+    assert _postgres_pids(pid) == []
+    db.stop()  # idempotent
