@@ -1,0 +1,166 @@
+"""One frozen settings object, read once from the environment at start and passed down.
+
+Nothing else in oddstream reads ``os.environ``. Tests build settings from an explicit mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BOOKMAKERS", "Settings", "SettingsError"]
+
+BOOKMAKERS: tuple[str, ...] = ("betpawa", "sportybet", "bet9ja")
+
+_LIVE_URLS = {
+    "betpawa": "https://www.betpawa.ng",
+    "sportybet": "https://www.sportybet.com",
+    "bet9ja": "https://sports.bet9ja.com",
+}
+
+
+class SettingsError(ValueError):
+    """An ``ODDSTREAM_*`` variable has a value oddstream cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be > 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything oddstream can be configured with (see the README's configuration table)."""
+
+    kafka_url: str | None = None
+    """``kafka://host:port[,host:port]``; None means: use the embedded broker."""
+    database_url: str | None = None
+    """``postgresql+asyncpg://user@host:5432/db``; None means: use the embedded PostgreSQL."""
+    data_dir: Path = Path(".oddstream")
+    """Embedded broker/database files and table state."""
+    web_port: int = 6066
+    """Port of the web views and dashboard."""
+    web_host: str = "127.0.0.1"
+    """Address the web views bind to."""
+    sources: str = "simulated"
+    """``simulated`` (local fake bookmakers) or ``live`` (the real sites)."""
+    scrape_interval_s: int = 300
+    """Scheduled scrape period; 0 turns the schedule off."""
+    stale_after_s: int = 600
+    """A running scrape whose last heartbeat is older than this is stale."""
+    bookmaker_urls: Mapping[str, str] = field(default_factory=dict)
+    """Base URL of each bookmaker's API; empty means the default for ``sources``."""
+    app_id: str = "oddstream"
+    """Faust application id: consumer group and changelog topic prefix."""
+    topic_prefix: str = ""
+    """Prepended to every topic name (isolates tests and environments sharing one cluster)."""
+    topic_partitions: int = 8
+    """Partitions of each topic created at start."""
+    session_timeout_s: float = 10.0
+    """Consumer group session timeout (Tansu makes every join wait half of it)."""
+    simulator_events: int = 1300
+    """Size of the simulated world."""
+    simulator_tick_s: float = 60.0
+    """How often the simulated bookmakers move their prices."""
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        sources = env.get("ODDSTREAM_SOURCES", "simulated") or "simulated"
+        if sources not in ("simulated", "live"):
+            raise SettingsError(f"ODDSTREAM_SOURCES must be 'simulated' or 'live', got {sources!r}")
+        urls = {bm: env[f"ODDSTREAM_{bm.upper()}_URL"] for bm in BOOKMAKERS if env.get(f"ODDSTREAM_{bm.upper()}_URL")}
+        if sources == "live":
+            urls = {**_LIVE_URLS, **urls}
+        return cls(
+            kafka_url=env.get("ODDSTREAM_KAFKA_URL") or None,
+            database_url=env.get("ODDSTREAM_DATABASE_URL") or None,
+            data_dir=Path(env.get("ODDSTREAM_DATA_DIR") or ".oddstream"),
+            web_port=_int(env, "ODDSTREAM_WEB_PORT", 6066, minimum=1),
+            web_host=env.get("ODDSTREAM_WEB_HOST") or "127.0.0.1",
+            sources=sources,
+            scrape_interval_s=_int(env, "ODDSTREAM_SCRAPE_INTERVAL_S", 300),
+            stale_after_s=_int(env, "ODDSTREAM_STALE_AFTER_S", 600, minimum=1),
+            bookmaker_urls=urls,
+            app_id=env.get("ODDSTREAM_APP_ID") or "oddstream",
+            topic_prefix=env.get("ODDSTREAM_TOPIC_PREFIX", ""),
+            topic_partitions=_int(env, "ODDSTREAM_TOPIC_PARTITIONS", 8, minimum=1),
+            session_timeout_s=_float(env, "ODDSTREAM_SESSION_TIMEOUT_S", 10.0),
+            simulator_events=_int(env, "ODDSTREAM_SIMULATOR_EVENTS", 1300, minimum=1),
+            simulator_tick_s=_float(env, "ODDSTREAM_SIMULATOR_TICK_S", 60.0),
+            log_level=(env.get("ODDSTREAM_LOG_LEVEL") or "INFO").upper(),
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``host:port,host:port`` for aiokafka."""
+        if not self.kafka_url:
+            raise SettingsError("no Kafka URL: set ODDSTREAM_KAFKA_URL or run `oddstream up`")
+        return ",".join(part.removeprefix("kafka://") for part in self.kafka_url.split(","))
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def to_child_env(self) -> dict[str, str]:
+        """The environment that makes a child process build these same settings."""
+        env = {
+            "ODDSTREAM_DATA_DIR": str(self.data_dir),
+            "ODDSTREAM_WEB_PORT": str(self.web_port),
+            "ODDSTREAM_WEB_HOST": self.web_host,
+            "ODDSTREAM_SOURCES": self.sources,
+            "ODDSTREAM_SCRAPE_INTERVAL_S": str(self.scrape_interval_s),
+            "ODDSTREAM_STALE_AFTER_S": str(self.stale_after_s),
+            "ODDSTREAM_APP_ID": self.app_id,
+            "ODDSTREAM_TOPIC_PREFIX": self.topic_prefix,
+            "ODDSTREAM_TOPIC_PARTITIONS": str(self.topic_partitions),
+            "ODDSTREAM_SESSION_TIMEOUT_S": str(self.session_timeout_s),
+            "ODDSTREAM_SIMULATOR_EVENTS": str(self.simulator_events),
+            "ODDSTREAM_SIMULATOR_TICK_S": str(self.simulator_tick_s),
+            "ODDSTREAM_LOG_LEVEL": self.log_level,
+        }
+        if self.kafka_url:
+            env["ODDSTREAM_KAFKA_URL"] = self.kafka_url
+        if self.database_url:
+            env["ODDSTREAM_DATABASE_URL"] = self.database_url
+        for bm, url in self.bookmaker_urls.items():
+            env[f"ODDSTREAM_{bm.upper()}_URL"] = url
+        return env
+
+    def describe(self) -> str:
+        """The settings as JSON with the database password masked (for logs)."""
+        data = self.to_child_env()
+        if self.database_url and "@" in self.database_url:
+            head, tail = self.database_url.rsplit("@", 1)
+            if ":" in head.split("//", 1)[-1]:
+                user = head.split("//", 1)[-1].split(":", 1)[0]
+                data["ODDSTREAM_DATABASE_URL"] = f"{head.split('//', 1)[0]}//{user}:***@{tail}"
+        return json.dumps(data, sort_keys=True)

@@ -1,0 +1,76 @@
+"""The topics of the contract, declared once, and their creation with explicit partition counts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+__all__ = [
+    "CHANGES",
+    "DEAD_LETTERS",
+    "OBSERVED",
+    "RUNS",
+    "SCRAPE_REQUESTS",
+    "TOPICS",
+    "BrokerUnavailable",
+    "TopicSpec",
+    "ensure_topics",
+]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    key: str
+    description: str
+
+
+SCRAPE_REQUESTS = TopicSpec("odds.scrape-requests", "run_id", "ScrapeRequested commands")
+OBSERVED = TopicSpec("odds.observed", "sportradar_id", "OddsObserved: one bookmaker's board for one event")
+CHANGES = TopicSpec("odds.changes", "sportradar_id", "OddsChanged: the quotes that moved")
+RUNS = TopicSpec("odds.runs", "run_id", "scrape run lifecycle")
+DEAD_LETTERS = TopicSpec("odds.dead-letters", "original key", "records no consumer could accept")
+
+TOPICS: tuple[TopicSpec, ...] = (SCRAPE_REQUESTS, OBSERVED, CHANGES, RUNS, DEAD_LETTERS)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The configured Kafka broker did not answer."""
+
+
+async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> list[str]:
+    """Create the contract's topics (``settings.topic_partitions`` each) when missing.
+
+    Returns the names created. Raises ``BrokerUnavailable`` with the address when the broker
+    cannot be reached within ``timeout_s``.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except (TimeoutError, KafkaConnectionError, KafkaError, OSError) as exc:
+        await admin.close()
+        raise BrokerUnavailable(f"Kafka broker at {settings.kafka_bootstrap} is unreachable: {exc!r}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [settings.topic(t.name) for t in TOPICS]
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            # another process may create them in the meantime
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(name, settings.topic_partitions, 1) for name in missing],
+                    timeout_ms=int(timeout_s * 1000),
+                )
+            log.info("topics created", topics=missing, partitions=settings.topic_partitions)
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.events import (
+    EVENT_TYPES,
+    DeadLettered,
+    InvalidEvent,
+    OddsChanged,
+    OddsObserved,
+    RunCompleted,
+    RunFailed,
+    RunHeartbeat,
+    RunStale,
+    RunStarted,
+    ScrapeRequested,
+    decode,
+    derive_id,
+    encode,
+)
+
+T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+MARKETS = [
+    {
+        "market_id": "3743",
+        "market_name": "1X2 | Full Time",
+        "line": None,
+        "outcomes": [
+            {"name": "1", "price": 2.1, "suspended": False},
+            {"name": "X", "price": 3.3, "suspended": False},
+            {"name": "2", "price": None, "suspended": True},
+        ],
+    },
+    {"market_id": "5000", "market_name": "Over/Under", "line": 2.5, "outcomes": []},
+]
+
+SAMPLES = [
+    ScrapeRequested(run_id="r1", trigger="cli", bookmakers=["betpawa"], events=["12345678"]),
+    OddsObserved(
+        run_id="r1",
+        bookmaker="betpawa",
+        sportradar_id="12345678",
+        bookmaker_event_id="33289995",
+        home_team="Home",
+        away_team="Away",
+        tournament="Premier League",
+        kickoff_at=T,
+        observed_at=T,
+        markets=MARKETS,
+        unmapped={"unknown market": 2},
+    ),
+    OddsChanged(
+        sportradar_id="12345678",
+        bookmaker="betpawa",
+        observed_at=T,
+        caused_by=derive_id("x"),
+        changes=[{"market_id": "3743", "line": None, "outcomes": [], "previous_outcomes": None}],
+    ),
+    RunStarted(run_id="r1", trigger="schedule"),
+    RunHeartbeat(run_id="r1", observed=3),
+    RunCompleted(run_id="r1", observed=3, failed=1, errors=["boom"]),
+    RunFailed(run_id="r1", error="down"),
+    RunStale(run_id="r1", last_heartbeat_at=T, stale_after_s=600, detected_at=T + timedelta(minutes=11)),
+    DeadLettered.of(source_topic="odds.observed", partition=1, offset=7, key=b"k", error="bad", original=b"\xff"),
+]
+
+
+def test_every_event_type_has_a_sample() -> None:
+    assert {type(e).event_type for e in SAMPLES} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
+def test_round_trip(event: object) -> None:
+    raw = encode(event)  # type: ignore[arg-type]
+    assert decode(raw) == event
+    body = json.loads(raw)
+    assert body["event_type"] == type(event).event_type  # type: ignore[attr-defined]
+    assert body["schema_version"] == 1
+    assert "__faust" not in body
+
+
+def test_plain_json_from_any_producer_decodes_and_offsets_are_converted_to_utc() -> None:
+    hand_written = {
+        "event_id": "0b6f0f7e-3f9a-4f58-9d3c-5a0d2b9b1a11",
+        "event_type": "RunHeartbeat",
+        "schema_version": 1,
+        "occurred_at": "2026-11-28T13:00:00+01:00",
+        "run_id": "r9",
+    }
+    ev = decode(json.dumps(hand_written).encode())
+    assert isinstance(ev, RunHeartbeat)
+    assert ev.occurred_at == T
+    assert ev.occurred_at.utcoffset() == timedelta(0)
+    assert ev.observed is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: d.update(occurred_at="2026-11-28T12:00:00"), "no UTC offset"),
+        (lambda d: d.update(kickoff_at="2026-11-28 12:00:00"), "no UTC offset"),
+        (lambda d: d.update(event_type="Nope"), "unknown event_type"),
+        (lambda d: d.pop("sportradar_id"), "missing required field sportradar_id"),
+        (lambda d: d.update(sportradar_id="sr:match:1"), "digits only"),
+        (lambda d: d.update(bookmaker="bet365"), "bookmaker must be one of"),
+        (lambda d: d.update(event_id="not-a-uuid"), "UUID"),
+        (lambda d: d.update(schema_version=99), "newer than this reader"),
+        (lambda d: d["markets"][0]["outcomes"][0].update(price=1.0), "price must be a decimal number > 1"),
+        (lambda d: d["markets"][0].update(line="2.5"), "line must be a number"),
+        (lambda d: d.update(markets="nope"), "markets must be a list"),
+    ],
+)
+def test_invalid_records_are_rejected_with_a_reason(mutate: object, reason: str) -> None:
+    body = json.loads(encode(SAMPLES[1]))
+    mutate(body)  # type: ignore[operator]
+    with pytest.raises(InvalidEvent, match=reason):
+        decode(json.dumps(body).encode())
+
+
+def test_not_json_and_not_an_object() -> None:
+    with pytest.raises(InvalidEvent, match="not JSON"):
+        decode(b"\x00garbage")
+    with pytest.raises(InvalidEvent, match="not a JSON object"):
+        decode(b"[1, 2]")
+
+
+def test_an_event_on_the_wrong_topic_is_rejected() -> None:
+    with pytest.raises(InvalidEvent, match="does not belong"):
+        decode(encode(SAMPLES[0]), [OddsObserved])
+
+
+def test_derived_ids_are_deterministic_and_distinct() -> None:
+    assert derive_id("changed", "a") == derive_id("changed", "a")
+    assert derive_id("changed", "a") != derive_id("changed", "b")
+    assert derive_id("a", "bc") != derive_id("ab", "c")
+
+
+@given(
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))])),
+)
+def test_any_aware_time_survives_the_wire_as_the_same_instant(moment: datetime) -> None:
+    ev = RunHeartbeat(run_id="r", occurred_at=moment)
+    back = decode(encode(ev))
+    assert back.occurred_at == moment
+    assert back.occurred_at.tzinfo == UTC
