@@ -35,7 +35,10 @@ def logging_config(level: str = "INFO", *, json_output: bool | None = None) -> d
     renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=True)
     final: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if json_output:
-        final.append(structlog.processors.dict_tracebacks)
+        # tracebacks as data, without local variables (they may hold URLs with credentials)
+        final.append(
+            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False))
+        )
     final.append(renderer)
     return {
         "version": 1,

@@ -1,0 +1,135 @@
+"""The Faust application factory: one app per settings object, every agent registered on it.
+
+Nothing here runs at import time: ``create_app(settings)`` builds the app, its topics and tables,
+and asks each agent module to register itself against a shared ``Runtime``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import faust
+import structlog
+from faust.types import EventT, TopicT
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from projections.writer import make_engine
+from streams import topics
+from streams.events import BaseEvent, DeadLettered, encode
+from streams.logconfig import configure_logging, logging_config
+from streams.settings import Settings
+from streams.topics import TopicSpec
+
+__all__ = ["Runtime", "create_app"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What the agents of one worker share: settings, topics, and lazily made connections."""
+
+    settings: Settings
+    app: faust.App
+    topics: dict[str, TopicT] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)
+    _engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            if not self.settings.database_url:
+                raise RuntimeError("no database URL: set ODDSTREAM_DATABASE_URL or run `oddstream up`")
+            self._engine = make_engine(self.settings.database_url)
+        return self._engine
+
+    def topic(self, spec: TopicSpec) -> TopicT:
+        return self.topics[spec.name]
+
+    async def publish(self, event: BaseEvent) -> None:
+        """Send an event to its topic, keyed by its entity key."""
+        topic = self.topics[event.topic]
+        await topic.send(key=event.key.encode(), value=encode(event))
+
+    async def dead_letter(self, event: EventT[Any], error: str) -> None:
+        """Set a record aside on ``odds.dead-letters`` with the reason; the caller moves on."""
+        message = event.message
+        raw = message.value if isinstance(message.value, bytes) else None
+        record = DeadLettered.of(
+            source_topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            error=error,
+            original=raw,
+        )
+        log.warning(
+            "record dead-lettered",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            error=error,
+        )
+        key = message.key if isinstance(message.key, bytes) else None
+        await self.topic(topics.DEAD_LETTERS).send(key=key, value=encode(record))
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+
+def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
+    """Build the Faust app for ``settings`` with every agent, table, timer and web view."""
+    configure_logging(settings.log_level)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.kafka_url,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),
+        broker_rebalance_timeout=max(settings.session_timeout_s * 2, 20.0),
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_in_thread=False,
+        logging_config=logging_config(settings.log_level),
+        worker_redirect_stdouts=False,
+        stream_wait_empty=False,
+        producer_linger=timedelta(milliseconds=5).total_seconds(),
+        table_cleanup_interval=60.0,
+    )
+    runtime = Runtime(settings=settings, app=app)
+    for spec in topics.TOPICS:
+        runtime.topics[spec.name] = app.topic(
+            settings.topic(spec.name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.topic_partitions,
+        )
+
+    # registration order is the order of the data flow
+    from agents import board, scrape, views
+    from projections import history
+
+    scrape.register(app, runtime)
+    board.register(app, runtime)
+    history.register(app, runtime)
+    views.register(app, runtime)
+
+    @app.on_before_shutdown.connect
+    async def _close_runtime(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await runtime.close()
+
+    return app, runtime

@@ -1,0 +1,221 @@
+"""The vertical slice end to end on real parts: simulator -> scrape -> board -> changes -> PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.events import DeadLettered, OddsChanged, decode
+from streams.settings import Settings
+from tests.integration.conftest import Processes, get_json
+
+pytestmark = pytest.mark.integration
+
+N_EVENTS = 40
+
+
+def _dsn(settings: Settings) -> str:
+    assert settings.database_url
+    return settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _history_counts(settings: Settings) -> tuple[int, int]:
+    conn = await asyncpg.connect(_dsn(settings))
+    try:
+        total = await conn.fetchval("select count(*) from odds_history")
+        distinct = await conn.fetchval(
+            "select count(*) from (select distinct event_id, market_id, line from odds_history) k"
+        )
+    finally:
+        await conn.close()
+    return int(total), int(distinct)
+
+
+async def _read_topic(settings: Settings, name: str, *, timeout_s: float, want: int) -> list[bytes]:
+    consumer = AIOKafkaConsumer(
+        settings.topic(name),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline and len(values) < want:
+            batches = await consumer.getmany(timeout_ms=500)
+            values.extend(r.value for rs in batches.values() for r in rs)
+    finally:
+        await consumer.stop()
+    return values
+
+
+async def _wait_for(predicate, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        result = await predicate()
+        if result or loop.time() > deadline:
+            return result
+        await asyncio.sleep(0.25)
+
+
+async def test_scrape_fills_board_and_history_once(procs: Processes, settings: Settings) -> None:
+    sim_url = procs.simulator(events=N_EVENTS)
+    settings = settings.with_(bookmaker_urls={"betpawa": sim_url})
+    procs.settings = settings
+    procs.worker()
+    base = f"http://127.0.0.1:{settings.web_port}"
+
+    status, health = get_json(f"{base}/health")
+    assert status == 200 and health["status"] == "ok"
+
+    done = await asyncio.to_thread(procs.run, "scrape", "--wait", "--timeout", "90")
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    uuid.UUID(run_id)
+    assert f"completed: {N_EVENTS} observed, 0 failed" in done.stderr
+
+    async def board_full() -> bool:
+        return get_json(f"{base}/odds/events")[1]["count"] == N_EVENTS
+
+    assert await _wait_for(board_full), get_json(f"{base}/odds/events")[1]["count"]
+    events = get_json(f"{base}/odds/events")[1]["events"]
+    first = events[0]
+    pawa = first["bookmakers"]["betpawa"]
+    assert set(pawa["markets"]["1x2"]["prices"]) == {"1", "X", "2"}
+    assert 0 < pawa["markets"]["1x2"]["margin"] < 0.2
+    assert pawa["observed_at"].endswith("+00:00")
+
+    status, detail = get_json(f"{base}/odds/events/{first['sportradar_id']}")
+    assert status == 200 and len(detail["markets"]) >= 10
+    assert get_json(f"{base}/odds/events/99999999")[0] == 404
+
+    async def history_written() -> bool:
+        total, _ = await _history_counts(settings)
+        return total >= N_EVENTS * 10
+
+    assert await _wait_for(history_written)
+    await asyncio.sleep(2)  # let any batch still in flight land before counting
+    total, distinct = await _history_counts(settings)
+    assert total == distinct
+
+    # a redelivered OddsChanged (same bytes, same event_id) writes nothing new
+    changes = await _read_topic(settings, "odds.changes", timeout_s=20, want=N_EVENTS)
+    assert len(changes) == N_EVENTS
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for raw in changes[:5]:
+            ev = decode(raw, [OddsChanged])
+            await producer.send_and_wait(settings.topic("odds.changes"), raw, key=ev.key.encode())
+    finally:
+        await producer.stop()
+    await asyncio.sleep(3)
+    assert await _history_counts(settings) == (total, distinct)
+
+    # the same scrape again: the simulator's world did not move, so nothing changed
+    again = await asyncio.to_thread(procs.run, "scrape", "--wait", "--timeout", "90")
+    assert again.returncode == 0, again.stderr
+    await asyncio.sleep(3)
+    assert await _history_counts(settings) == (total, distinct)
+
+
+async def test_invalid_records_are_dead_lettered_and_the_board_goes_on(procs: Processes, settings: Settings) -> None:
+    procs.worker()
+    base = f"http://127.0.0.1:{settings.web_port}"
+    good = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "OddsObserved",
+        "schema_version": 1,
+        "occurred_at": "2026-11-28T12:00:00Z",
+        "run_id": "hand-written",
+        "bookmaker": "sportybet",
+        "sportradar_id": "61300947",
+        "bookmaker_event_id": "sr:match:61300947",
+        "home_team": "Home FC",
+        "away_team": "Away FC",
+        "tournament": "Test League",
+        "kickoff_at": "2026-11-29T15:00:00+01:00",
+        "observed_at": "2026-11-28T12:00:00+00:00",
+        "markets": [
+            {
+                "market_id": "3743",
+                "market_name": "1X2",
+                "line": None,
+                "outcomes": [
+                    {"name": "1", "price": 2.0, "suspended": False},
+                    {"name": "X", "price": 3.4, "suspended": False},
+                    {"name": "2", "price": 3.9, "suspended": False},
+                ],
+            }
+        ],
+    }
+    naive = {**good, "event_id": str(uuid.uuid4()), "observed_at": "2026-11-28T12:00:00"}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    topic = settings.topic("odds.observed")
+    try:
+        await producer.send_and_wait(topic, b"\x00not json", key=b"61300947")
+        await producer.send_and_wait(topic, json.dumps(naive).encode(), key=b"61300947")
+        await producer.send_and_wait(topic, json.dumps(good).encode(), key=b"61300947")
+    finally:
+        await producer.stop()
+
+    async def on_board() -> bool:
+        return get_json(f"{base}/odds/events")[1]["count"] == 1
+
+    assert await _wait_for(on_board)
+    event = get_json(f"{base}/odds/events")[1]["events"][0]
+    assert event["kickoff_at"] == "2026-11-29T14:00:00+00:00"
+    assert event["bookmakers"]["sportybet"]["markets"]["1x2"]["prices"] == {"1": 2.0, "X": 3.4, "2": 3.9}
+
+    letters = [
+        decode(v, [DeadLettered]) for v in await _read_topic(settings, "odds.dead-letters", timeout_s=20, want=2)
+    ]
+    assert len(letters) == 2
+    reasons = sorted(dl.error for dl in letters)
+    assert "not JSON" in reasons[1] or "not JSON" in reasons[0]
+    assert any("no UTC offset" in r for r in reasons)
+    assert all(dl.source_topic == topic and dl.source_key == "61300947" for dl in letters)
+
+
+def _without_age(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**e, "bookmakers": {b: {**v, "age_s": None} for b, v in e["bookmakers"].items()}} for e in events]
+
+
+def _without_age(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**e, "bookmakers": {b: {**v, "age_s": None} for b, v in e["bookmakers"].items()}} for e in events]
+
+
+@pytest.mark.true_kafka
+async def test_board_is_recovered_from_its_changelog_after_a_restart(procs: Processes, settings: Settings) -> None:
+    sim_url = procs.simulator(events=20)
+    settings = settings.with_(bookmaker_urls={"betpawa": sim_url})
+    procs.settings = settings
+    worker = procs.worker()
+    base = f"http://127.0.0.1:{settings.web_port}"
+    done = await asyncio.to_thread(procs.run, "scrape", "--wait", "--timeout", "90")
+    assert done.returncode == 0, done.stderr
+
+    async def full() -> bool:
+        return get_json(f"{base}/odds/events")[1]["count"] == 20
+
+    assert await _wait_for(full)
+    before = get_json(f"{base}/odds/events")[1]["events"]
+    worker.stop(20.0)
+    procs.worker()
+    assert await _wait_for(full, 60)
+    after = get_json(f"{base}/odds/events")[1]["events"]
+    assert _without_age(after) == _without_age(before)
+    # and no observation was replayed into a second OddsChanged
+    changes = await _read_topic(settings, "odds.changes", timeout_s=10, want=21)
+    assert len(changes) == 20

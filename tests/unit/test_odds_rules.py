@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agents.odds_rules import apply_observation, margin, quote_key
+
+T0 = "2026-11-28T12:00:00+00:00"
+T1 = "2026-11-28T12:05:00+00:00"
+
+
+def _market(mid: str, line: float | None, **prices: float | None) -> dict[str, object]:
+    return {
+        "market_id": mid,
+        "market_name": mid,
+        "line": line,
+        "outcomes": [{"name": n, "price": p, "suspended": p is None} for n, p in prices.items()],
+    }
+
+
+def test_first_observation_reports_every_quote_as_new() -> None:
+    update = apply_observation(None, None, [_market("3743", None, **{"1": 2.0, "X": 3.2, "2": 3.9})], T0)
+    assert len(update.changes) == 1
+    assert update.changes[0]["previous_outcomes"] is None
+    assert update.quotes[quote_key("3743", None)]["last_changed_at"] == T0
+
+
+def test_unchanged_board_yields_no_changes_and_keeps_last_changed_at() -> None:
+    board = [_market("3743", None, **{"1": 2.0, "X": 3.2, "2": 3.9}), _market("5000", 2.5, Over=1.9, Under=1.9)]
+    first = apply_observation(None, None, board, T0)
+    second = apply_observation(first.quotes, T0, list(reversed(board)), T1)
+    assert second.changes == []
+    assert all(q["last_changed_at"] == T0 for q in second.quotes.values())
+
+
+def test_outcome_order_does_not_matter_but_a_price_does() -> None:
+    first = apply_observation(None, None, [_market("3743", None, **{"1": 2.0, "X": 3.2, "2": 3.9})], T0)
+    moved = apply_observation(first.quotes, T0, [_market("3743", None, **{"2": 3.8, "X": 3.2, "1": 2.0})], T1)
+    assert len(moved.changes) == 1
+    change = moved.changes[0]
+    assert {o["name"]: o["price"] for o in change["previous_outcomes"]}["2"] == 3.9
+    assert {o["name"]: o["price"] for o in change["outcomes"]}["2"] == 3.8
+    assert moved.quotes[quote_key("3743", None)]["last_changed_at"] == T1
+
+
+def test_lines_are_distinct_quotes_and_disappearing_quote_is_reported_empty() -> None:
+    first = apply_observation(
+        None, None, [_market("5000", 2.5, Over=1.9, Under=1.9), _market("5000", 3.5, Over=3.0, Under=1.35)], T0
+    )
+    assert len(first.quotes) == 2
+    gone = apply_observation(first.quotes, T0, [_market("5000", 2.5, Over=1.9, Under=1.9)], T1)
+    assert gone.changes == [
+        {
+            "market_id": "5000",
+            "line": 3.5,
+            "outcomes": [],
+            "previous_outcomes": first.quotes[quote_key("5000", 3.5)]["outcomes"],
+        }
+    ]
+
+
+def test_suspension_is_a_change() -> None:
+    first = apply_observation(None, None, [_market("5000", 2.5, Over=1.9, Under=1.9)], T0)
+    suspended = apply_observation(first.quotes, T0, [_market("5000", 2.5, Over=None, Under=1.9)], T1)
+    assert len(suspended.changes) == 1
+
+
+def test_older_observation_is_ignored() -> None:
+    first = apply_observation(None, None, [_market("3743", None, **{"1": 2.0, "X": 3.2, "2": 3.9})], T1)
+    late = apply_observation(first.quotes, T1, [_market("3743", None, **{"1": 9.0, "X": 3.2, "2": 3.9})], T0)
+    assert late.stale and late.changes == [] and late.quotes == first.quotes
+
+
+prices = st.floats(min_value=1.01, max_value=100.0, allow_nan=False)
+
+
+@given(st.lists(prices, min_size=2, max_size=12))
+def test_margin_matches_overround(ps: list[float]) -> None:
+    m = margin([{"name": str(i), "price": p, "suspended": False} for i, p in enumerate(ps)])
+    assert m is not None
+    assert math.isclose(m, sum(1 / p for p in ps) - 1, rel_tol=1e-12, abs_tol=1e-12)
+
+
+@given(st.lists(prices, min_size=2, max_size=12), st.data())
+def test_margin_undefined_when_any_outcome_unavailable(ps: list[float], data: st.DataObject) -> None:
+    outcomes = [{"name": str(i), "price": p, "suspended": False} for i, p in enumerate(ps)]
+    i = data.draw(st.integers(0, len(ps) - 1))
+    outcomes[i] = data.draw(st.sampled_from([{**outcomes[i], "suspended": True}, {**outcomes[i], "price": None}]))
+    assert margin(outcomes) is None
+
+
+def test_margin_needs_the_expected_number_of_outcomes() -> None:
+    two = [{"name": "1", "price": 2.0, "suspended": False}, {"name": "2", "price": 2.0, "suspended": False}]
+    assert margin(two) == 0.0
+    assert margin(two, expected=3) is None
+
+
+@given(st.dictionaries(st.sampled_from(["1", "X", "2"]), prices, min_size=3))
+def test_fair_prices_have_zero_margin_after_normalising(odds: dict[str, float]) -> None:
+    total = sum(1 / p for p in odds.values())
+    fair = [{"name": n, "price": p * total, "suspended": False} for n, p in odds.items()]
+    m = margin(fair)
+    assert m is not None and abs(m) < 1e-9
