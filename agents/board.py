@@ -40,7 +40,7 @@ def changed_event(obs: OddsObserved, changes: list[dict[str, Any]]) -> OddsChang
 
 
 def register(app: faust.App, rt: Runtime) -> None:
-    schema = faust.Schema(key_serializer="json", value_serializer="json")
+    schema: faust.Schema[str, Any] = faust.Schema(key_serializer="json", value_serializer="json")
     boards = app.Table("boards", default=None, schema=schema, partitions=rt.settings.topic_partitions)
     confirmed = app.Table("confirmed", default=None, schema=schema, partitions=rt.settings.topic_partitions)
     rt.tables = {"boards": boards, "confirmed": confirmed}

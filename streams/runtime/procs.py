@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,34 @@ _T = TypeVar("_T")
 _POLL_S = 0.05
 _LIVE: set[ManagedProcess] = set()
 _LIVE_LOCK = threading.Lock()
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not Linux: atexit and stop() remain
+        return None
+
+
+_PRCTL = _load_prctl()  # loaded before any fork: a preexec_fn should not import
+
+
+def _die_with_parent(sig: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send ``sig`` to the child when its parent dies.
+
+    A supervisor killed with SIGKILL runs no cleanup; this is what still stops its children.
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+
+    def _set() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+    return _set
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -87,6 +115,7 @@ class ManagedProcess:
                 stdout=self._log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(int(stop_signal)),
                 env=None if env is None else dict(env),
                 cwd=cwd,
                 user=user,

@@ -123,3 +123,32 @@ def test_children_are_stopped_at_interpreter_exit(tmp_path: Path) -> None:
     pid = int((tmp_path / "pid").read_text())
     assert _gone(pid)
     assert _group_members(pid) == []
+
+
+def test_children_die_with_a_parent_killed_without_cleanup(tmp_path: Path) -> None:
+    """SIGKILL runs no atexit handler; the kernel's parent-death signal still stops the child."""
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from streams.runtime.procs import ManagedProcess
+        p = ManagedProcess(["sleep", "60"], log_path=Path({str(tmp_path / "child.log")!r}))
+        print(p.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    line = parent.stdout.readline()
+    while not line.strip().isdigit():  # skip log lines
+        line = parent.stdout.readline()
+    child_pid = int(line)
+    assert not _gone(child_pid)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while not _gone(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child_pid)
