@@ -61,12 +61,12 @@ def register(app: faust.App, rt: Runtime) -> None:
                     await rt.dead_letter(event, exc.reason)
             rows = history_rows(changed)
             written = await write_with_retry(rt, rows)
-            last = batch[-1].message
+            last_offsets: dict[str, int] = {}
+            for event in batch:
+                last_offsets[f"{event.message.topic}/{event.message.partition}"] = event.message.offset
             log.info(
                 "history batch written",
-                topic=last.topic,
-                partition=last.partition,
-                offset=last.offset,
+                offsets=last_offsets,
                 events=len(batch),
                 rows=len(rows),
                 written=written,
