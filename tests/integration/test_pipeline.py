@@ -219,3 +219,10 @@ async def test_board_is_recovered_from_its_changelog_after_a_restart(procs: Proc
     # and no observation was replayed into a second OddsChanged
     changes = await _read_topic(settings, "odds.changes", timeout_s=10, want=21)
     assert len(changes) == 20
+
+
+async def test_worker_with_an_unreachable_database_says_so(procs: Processes, settings: Settings) -> None:
+    bad = settings.with_(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    done = await asyncio.to_thread(procs.run, "worker", settings=bad, timeout_s=60)
+    assert done.returncode == 2
+    assert "PostgreSQL at postgresql+asyncpg://postgres@127.0.0.1:1/none is unreachable" in done.stderr
