@@ -5,7 +5,7 @@ answers; Apache Kafka on the JDK (Maven Central artifacts) when ``java`` and ``m
 otherwise the embedded Tansu broker, where tests marked ``true_kafka`` are skipped with the reason
 (and fail when ``CI`` is set). Database: ``ODDSTREAM_TEST_DATABASE_URL``; a server on
 127.0.0.1:5432 when one answers; otherwise an embedded PostgreSQL. Each test gets its own topics,
-Faust app id, database and data dir.
+Faust app id, database and data dir. ``ODDSTREAM_TEST_BROKER=tansu`` forces the Tansu fallback.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         _say(config, f"integration broker: external Kafka at {url} (ODDSTREAM_TEST_KAFKA_URL)")
         yield chosen
         return
-    if _docker_answers():
+    forced = os.environ.get("ODDSTREAM_TEST_BROKER", "auto")  # auto | kafka | tansu
+    if forced == "auto" and _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as kafka:
@@ -81,7 +82,7 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return
     from streams.runtime import kafka_jvm
 
-    if kafka_jvm.java_and_maven_available():
+    if forced != "tansu" and kafka_jvm.java_and_maven_available():
         started = time.monotonic()
         kafka = kafka_jvm.start_kafka(tmp_path_factory.mktemp("kafka"))
         chosen = TestBroker("apache-kafka", kafka.version, kafka.url)
@@ -99,7 +100,8 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
     tansu = start_tansu(tmp_path_factory.mktemp("tansu"))
     chosen = TestBroker("tansu", tansu_version(), tansu.url)
-    _say(config, f"integration broker: Tansu {chosen.version} at {tansu.bootstrap} (java/mvn not found)")
+    why = "ODDSTREAM_TEST_BROKER=tansu" if forced == "tansu" else "java/mvn not found"
+    _say(config, f"integration broker: Tansu {chosen.version} at {tansu.bootstrap} ({why})")
     try:
         yield chosen
     finally:
