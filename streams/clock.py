@@ -6,6 +6,7 @@ Every datetime in oddstream is timezone-aware UTC. Naive values are refused at t
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 __all__ = ["NaiveTimestampError", "format_ts", "parse_ts", "require_aware", "utc_now"]
@@ -13,6 +14,11 @@ __all__ = ["NaiveTimestampError", "format_ts", "parse_ts", "require_aware", "utc
 
 class NaiveTimestampError(ValueError):
     """A timestamp without a UTC offset: oddstream never guesses its zone."""
+
+
+_DATE_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+_RFC3339 = re.compile(_DATE_TIME + r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+_RFC3339_NAIVE = re.compile(_DATE_TIME.replace("[Tt]", "[Tt ]"))  # to name the fault precisely
 
 
 def utc_now() -> datetime:
@@ -33,6 +39,10 @@ def parse_ts(value: object, field: str = "timestamp") -> datetime:
         return require_aware(value, field)
     if not isinstance(value, str):
         raise ValueError(f"{field} must be an RFC 3339 string, got {type(value).__name__}")
+    if not _RFC3339.fullmatch(value):
+        if _RFC3339_NAIVE.fullmatch(value):
+            raise NaiveTimestampError(f"{field} has no UTC offset: {value}")
+        raise ValueError(f"{field} is not an RFC 3339 timestamp: {value!r}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:

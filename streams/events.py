@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 import types
 import typing
 import uuid
@@ -264,7 +266,7 @@ def encode(event: BaseEvent) -> bytes:
     }
     for f in fields(event):
         body[f.name] = _to_wire(getattr(event, f.name))
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 _HINTS: dict[str, dict[str, Any]] = {}
@@ -315,13 +317,22 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
     return value
 
 
+_DIGITS = re.compile(r"[0-9]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _finite(value: object) -> bool:
+    """A JSON number that is neither a boolean nor NaN/Infinity."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _check_quotes(name: str, quotes: Sequence[Mapping[str, Any]], *, with_previous: bool) -> None:
     for i, q in enumerate(quotes):
         where = f"{name}[{i}]"
         if not isinstance(q.get("market_id"), str):
             raise InvalidEvent(f"{where}.market_id must be a string")
         line = q.get("line")
-        if line is not None and (isinstance(line, bool) or not isinstance(line, int | float)):
+        if line is not None and not _finite(line):
             raise InvalidEvent(f"{where}.line must be a number or null")
         keys = ("outcomes", "previous_outcomes") if with_previous else ("outcomes",)
         for key in keys:
@@ -334,19 +345,22 @@ def _check_quotes(name: str, quotes: Sequence[Mapping[str, Any]], *, with_previo
                 if not isinstance(o, dict) or not isinstance(o.get("name"), str):
                     raise InvalidEvent(f"{where}.{key}[{j}].name must be a string")
                 price = o.get("price")
-                if price is not None and (isinstance(price, bool) or not isinstance(price, int | float) or price <= 1):
+                if price is not None and (not _finite(price) or price <= 1):
                     raise InvalidEvent(f"{where}.{key}[{j}].price must be a decimal number > 1 or null")
                 if not isinstance(o.get("suspended", False), bool):
                     raise InvalidEvent(f"{where}.{key}[{j}].suspended must be a boolean")
 
 
 def _check(event: BaseEvent) -> None:
-    if isinstance(event, OddsObserved):
+    if isinstance(event, OddsObserved | OddsChanged):
         if event.bookmaker not in BOOKMAKER_NAMES:
             raise InvalidEvent(f"bookmaker must be one of {', '.join(BOOKMAKER_NAMES)}")
-        if not event.sportradar_id.isdigit():
+        if not _DIGITS.fullmatch(event.sportradar_id):
             raise InvalidEvent("sportradar_id must be digits only")
+    if isinstance(event, OddsObserved):
         _check_quotes("markets", event.markets, with_previous=False)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in event.unmapped.values()):
+            raise InvalidEvent("unmapped must map reasons to integer counts")
     elif isinstance(event, OddsChanged):
         _check_quotes("changes", event.changes, with_previous=True)
     elif isinstance(event, ScrapeRequested | RunStarted):
@@ -368,6 +382,8 @@ def from_mapping(data: Mapping[str, Any], expected: Sequence[type[E]] | None = N
     version = data.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise InvalidEvent("schema_version must be an integer")
+    if version < 1:
+        raise InvalidEvent("schema_version must be >= 1")
     if version > cls.schema_version:
         raise InvalidEvent(f"schema_version {version} of {event_type} is newer than this reader")
     hints = _hints(cls)
@@ -378,10 +394,9 @@ def from_mapping(data: Mapping[str, Any], expected: Sequence[type[E]] | None = N
                 raise InvalidEvent(f"missing required field {f.name}")
             continue
         kwargs[f.name] = _convert(f.name, hints[f.name], data[f.name])
-    try:
-        uuid.UUID(kwargs["event_id"])
-    except ValueError as exc:
-        raise InvalidEvent("event_id must be a UUID string") from exc
+    if not _UUID.fullmatch(kwargs["event_id"]):
+        raise InvalidEvent("event_id must be a UUID string (8-4-4-4-12 hex digits)")
+    kwargs["event_id"] = kwargs["event_id"].lower()
     event = typing.cast(E, cls(**kwargs))
     _check(event)
     return event

@@ -148,3 +148,37 @@ def test_any_aware_time_survives_the_wire_as_the_same_instant(moment: datetime) 
     back = decode(encode(ev))
     assert back.occurred_at == moment
     assert back.occurred_at.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: d["markets"][0]["outcomes"][0].update(price=float("nan")), "price must be"),
+        (lambda d: d["markets"][0]["outcomes"][0].update(price=float("inf")), "price must be"),
+        (lambda d: d.update(event_id="0b6f0f7e3f9a4f589d3c5a0d2b9b1a11"), "UUID"),
+        (lambda d: d.update(event_id="{0b6f0f7e-3f9a-4f58-9d3c-5a0d2b9b1a11}"), "UUID"),
+        (lambda d: d.update(sportradar_id="\u0661\u0662\u0663"), "digits only"),
+        (lambda d: d.update(schema_version=0), ">= 1"),
+        (lambda d: d.update(observed_at="2026-11-28 12:00:00+00:00"), "RFC 3339"),
+        (lambda d: d.update(observed_at="2026-11-28T12:00:00+0100"), "RFC 3339"),
+        (lambda d: d.update(unmapped={"x": "many"}), "integer counts"),
+    ],
+)
+def test_values_the_wire_must_never_carry(mutate: object, reason: str) -> None:
+    body = json.loads(encode(SAMPLES[1]))
+    mutate(body)  # type: ignore[operator]
+    with pytest.raises(InvalidEvent, match=reason):
+        decode(json.dumps(body).encode())
+
+
+def test_event_ids_are_stored_in_one_spelling() -> None:
+    body = json.loads(encode(SAMPLES[3]))
+    body["event_id"] = body["event_id"].upper()
+    assert decode(json.dumps(body).encode()).event_id == json.loads(encode(SAMPLES[3]))["event_id"]
+
+
+def test_changed_events_check_bookmaker_and_sportradar_id() -> None:
+    body = json.loads(encode(SAMPLES[2]))
+    body["bookmaker"] = "bet365"
+    with pytest.raises(InvalidEvent, match="bookmaker"):
+        decode(json.dumps(body).encode())
