@@ -1,0 +1,127 @@
+"""Pure logic of scrape runs: folding run events into a run's state, and deciding staleness.
+
+No Faust, no SQLAlchemy, no clock. The runs table, the stale watchdog and the ``scrape_runs``
+projection all use these, so they can never disagree about what a run's status is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from streams.clock import format_ts, parse_ts, require_aware
+from streams.events import (
+    BaseEvent,
+    RunCompleted,
+    RunFailed,
+    RunHeartbeat,
+    RunStale,
+    RunStarted,
+    ScrapeRequested,
+)
+
+__all__ = ["FINAL", "RunState", "apply_run_event", "is_stale", "new_run"]
+
+RunState = dict[str, Any]
+"""A run as JSON-able data: run_id, status, trigger, timestamps (RFC 3339), counts, errors, late events."""
+
+FINAL = frozenset({"completed", "failed", "stale"})
+
+
+def new_run(run_id: str) -> RunState:
+    return {
+        "run_id": run_id,
+        "status": "requested",
+        "trigger": None,
+        "bookmakers": [],
+        "events": [],
+        "requested_at": None,
+        "started_at": None,
+        "last_heartbeat_at": None,
+        "finished_at": None,
+        "stale_detected_at": None,
+        "observed": 0,
+        "failed": 0,
+        "errors": [],
+        "late_events": [],
+        "retry_of": None,
+    }
+
+
+def _later(a: str | None, b: datetime) -> str:
+    """The later of a stored timestamp and a new one (heartbeats may arrive out of order)."""
+    b_text = format_ts(b)
+    if a is None:
+        return b_text
+    return a if parse_ts(a) >= b else b_text
+
+
+def apply_run_event(state: Mapping[str, Any] | None, event: BaseEvent) -> tuple[RunState, str | None]:
+    """Fold one run event into the run's state.
+
+    Returns the new state and, for an event that arrived after the run was final, a note saying
+    so (the caller logs it): a late heartbeat or outcome is recorded under ``late_events`` but
+    never silently turns a stale or finished run back into a running one.
+    """
+    run_id = str(getattr(event, "run_id"))  # noqa: B009 - every run event has it
+    run: RunState = dict(state) if state is not None else new_run(run_id)
+    run["errors"] = list(run.get("errors", []))
+    run["late_events"] = list(run.get("late_events", []))
+    at = event.occurred_at
+    final = run["status"] in FINAL
+
+    if isinstance(event, ScrapeRequested):
+        run["requested_at"] = run["requested_at"] or format_ts(at)
+        run["trigger"] = run["trigger"] or event.trigger
+        run["bookmakers"] = run["bookmakers"] or list(event.bookmakers)
+        run["events"] = run["events"] or list(event.events)
+        run["retry_of"] = event.retry_of
+        return run, None
+
+    if final and not (isinstance(event, RunStale) and run["status"] == "stale"):
+        if isinstance(event, RunStale):  # a finished run cannot go stale: ignore
+            return run, None
+        run["late_events"].append({"event_type": event.event_type, "occurred_at": format_ts(at)})
+        if isinstance(event, RunHeartbeat | RunStarted):
+            run["last_heartbeat_at"] = _later(run["last_heartbeat_at"], at)
+        note = f"{event.event_type} arrived after the run was {run['status']}; recorded, status kept"
+        return run, note
+
+    if isinstance(event, RunStarted):
+        run["status"] = "running"
+        run["trigger"] = event.trigger
+        run["bookmakers"] = list(event.bookmakers) or run["bookmakers"]
+        run["events"] = list(event.events) or run["events"]
+        run["started_at"] = run["started_at"] or format_ts(at)
+        run["last_heartbeat_at"] = _later(run["last_heartbeat_at"], at)
+    elif isinstance(event, RunHeartbeat):
+        if run["status"] == "requested":
+            run["status"] = "running"
+        run["last_heartbeat_at"] = _later(run["last_heartbeat_at"], at)
+        if event.observed is not None:
+            run["observed"] = max(run["observed"], event.observed)
+        if event.failed is not None:
+            run["failed"] = max(run["failed"], event.failed)
+    elif isinstance(event, RunCompleted):
+        run.update(status="completed", finished_at=format_ts(at), observed=event.observed, failed=event.failed)
+        run["errors"] = list(event.errors)
+    elif isinstance(event, RunFailed):
+        run.update(status="failed", finished_at=format_ts(at), observed=event.observed, failed=event.failed)
+        run["errors"] = [*run["errors"], event.error]
+    elif isinstance(event, RunStale):
+        if run["status"] == "stale":
+            return run, None  # already stale: a second verdict changes nothing
+        run.update(status="stale", stale_detected_at=format_ts(event.detected_at))
+    return run, None
+
+
+def is_stale(last_heartbeat_at: datetime, now: datetime, stale_after_s: float) -> bool:
+    """True when the last sign of life is older than the threshold.
+
+    Both instants must be aware (any offset; compared as instants). A heartbeat from the future
+    (clock skew) is never stale.
+    """
+    last = require_aware(last_heartbeat_at, "last_heartbeat_at")
+    current = require_aware(now, "now")
+    return current - last > timedelta(seconds=stale_after_s)
