@@ -120,11 +120,12 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         )
 
     # registration order is the order of the data flow
-    from agents import board, scrape, views
+    from agents import board, runs, scrape, views
     from projections import history
 
     scrape.register(app, runtime)
     board.register(app, runtime)
+    runs.register(app, runtime)
     history.register(app, runtime)
     views.register(app, runtime)
 

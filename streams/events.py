@@ -36,11 +36,13 @@ __all__ = [
     "RunFailed",
     "RunHeartbeat",
     "RunStale",
+    "RunStaleCheck",
     "RunStarted",
     "ScrapeRequested",
     "decode",
     "derive_id",
     "encode",
+    "from_mapping",
     "new_id",
 ]
 
@@ -195,6 +197,18 @@ class RunStale(RunEvent):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class RunStaleCheck(BaseEvent):
+    """Internal command: the watchdog asks the run's owner to decide whether it is stale at ``now``."""
+
+    event_type: ClassVar[str] = "RunStaleCheck"
+    topic: ClassVar[str] = "odds.run-checks"
+    key_field: ClassVar[str] = "run_id"
+
+    run_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DeadLettered(BaseEvent):
     """A record a consumer could not accept, set aside with the reason and its original bytes."""
 
@@ -243,6 +257,7 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
         RunCompleted,
         RunFailed,
         RunStale,
+        RunStaleCheck,
         DeadLettered,
     )
 }

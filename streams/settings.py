@@ -73,6 +73,8 @@ class Settings:
     """Scheduled scrape period; 0 turns the schedule off."""
     stale_after_s: int = 600
     """A running scrape whose last heartbeat is older than this is stale."""
+    stale_check_interval_s: float = 30.0
+    """How often each worker's watchdog scans its runs (detection latency <= threshold + this)."""
     bookmaker_urls: Mapping[str, str] = field(default_factory=dict)
     """Base URL of each bookmaker's API; empty means the default for ``sources``."""
     app_id: str = "oddstream"
@@ -106,7 +108,8 @@ class Settings:
             web_host=env.get("ODDSTREAM_WEB_HOST") or "127.0.0.1",
             sources=sources,
             scrape_interval_s=_int(env, "ODDSTREAM_SCRAPE_INTERVAL_S", 300),
-            stale_after_s=_int(env, "ODDSTREAM_STALE_AFTER_S", 600, minimum=1),
+            stale_after_s=(stale := _int(env, "ODDSTREAM_STALE_AFTER_S", 600, minimum=1)),
+            stale_check_interval_s=_float(env, "ODDSTREAM_STALE_CHECK_INTERVAL_S", min(30.0, max(stale / 10, 0.5))),
             bookmaker_urls=urls,
             app_id=env.get("ODDSTREAM_APP_ID") or "oddstream",
             topic_prefix=env.get("ODDSTREAM_TOPIC_PREFIX", ""),
@@ -139,6 +142,7 @@ class Settings:
             "ODDSTREAM_SOURCES": self.sources,
             "ODDSTREAM_SCRAPE_INTERVAL_S": str(self.scrape_interval_s),
             "ODDSTREAM_STALE_AFTER_S": str(self.stale_after_s),
+            "ODDSTREAM_STALE_CHECK_INTERVAL_S": str(self.stale_check_interval_s),
             "ODDSTREAM_APP_ID": self.app_id,
             "ODDSTREAM_TOPIC_PREFIX": self.topic_prefix,
             "ODDSTREAM_TOPIC_PARTITIONS": str(self.topic_partitions),

@@ -17,6 +17,7 @@ __all__ = [
     "DEAD_LETTERS",
     "OBSERVED",
     "RUNS",
+    "RUN_CHECKS",
     "SCRAPE_REQUESTS",
     "TOPICS",
     "BrokerUnavailable",
@@ -39,8 +40,9 @@ OBSERVED = TopicSpec("odds.observed", "sportradar_id", "OddsObserved: one bookma
 CHANGES = TopicSpec("odds.changes", "sportradar_id", "OddsChanged: the quotes that moved")
 RUNS = TopicSpec("odds.runs", "run_id", "scrape run lifecycle")
 DEAD_LETTERS = TopicSpec("odds.dead-letters", "original key", "records no consumer could accept")
+RUN_CHECKS = TopicSpec("odds.run-checks", "run_id", "internal: the watchdog asks a run's owner to decide on staleness")
 
-TOPICS: tuple[TopicSpec, ...] = (SCRAPE_REQUESTS, OBSERVED, CHANGES, RUNS, DEAD_LETTERS)
+TOPICS: tuple[TopicSpec, ...] = (SCRAPE_REQUESTS, OBSERVED, CHANGES, RUNS, DEAD_LETTERS, RUN_CHECKS)
 
 
 class BrokerUnavailable(RuntimeError):
