@@ -1,0 +1,206 @@
+"""Scrape runs and the stale watchdog on real parts: stale once, across offsets, workers and rebalances."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.clock import utc_now
+from streams.events import DeadLettered, RunStale, decode
+from streams.runtime.procs import free_port
+from streams.settings import Settings
+from tests.integration.conftest import Processes, get_json
+
+pytestmark = pytest.mark.integration
+
+PLUS_ONE = timezone(timedelta(hours=1))
+
+
+def _run_event(event_type: str, run_id: str, at: datetime | str, **fields: Any) -> bytes:
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "event_type": event_type,
+            "schema_version": 1,
+            "occurred_at": at if isinstance(at, str) else at.isoformat(),
+            "run_id": run_id,
+            **fields,
+        }
+    ).encode()
+
+
+async def _produce(settings: Settings, topic: str, records: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(settings.topic(topic), value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def _stale_counts(settings: Settings, timeout_s: float = 5.0) -> Counter[str]:
+    consumer = AIOKafkaConsumer(
+        settings.topic("odds.runs"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    counts: Counter[str] = Counter()
+    try:
+        quiet = 0
+        while quiet < int(timeout_s * 2):
+            batches = await consumer.getmany(timeout_ms=500)
+            records = [r for rs in batches.values() for r in rs]
+            quiet = 0 if records else quiet + 1
+            for r in records:
+                body = json.loads(r.value)
+                if body.get("event_type") == "RunStale":
+                    counts[decode(r.value, [RunStale]).run_id] += 1
+    finally:
+        await consumer.stop()
+    return counts
+
+
+async def _status(base: str, run_id: str) -> str | None:
+    code, body = get_json(f"{base}/runs/{run_id}")
+    return body["status"] if code == 200 else None
+
+
+async def _until(predicate: Any, timeout_s: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+def _fast_watchdog(settings: Settings, **extra: Any) -> Settings:
+    return settings.with_(**{"stale_after_s": 3, "stale_check_interval_s": 0.5, **extra})
+
+
+async def test_a_silent_run_is_marked_stale_once_and_offsets_are_compared_as_instants(
+    procs: Processes, settings: Settings
+) -> None:
+    settings = _fast_watchdog(settings)
+    procs.settings = settings
+    procs.worker()
+    base = f"http://127.0.0.1:{settings.web_port}"
+    now = utc_now()
+    silent, alive, old_looking_new, naive = (f"run-{n}" for n in ("silent", "alive", "old", "naive"))
+    await _produce(
+        settings,
+        "odds.runs",
+        [
+            (silent, _run_event("RunStarted", silent, now, trigger="cli")),
+            # +01:00 wall clock an hour "ahead" of UTC: the same instant as now, so fresh
+            (alive, _run_event("RunStarted", alive, now.astimezone(PLUS_ONE), trigger="cli")),
+            # written as if it were now in UTC digits, but the offset says it was an hour ago
+            (
+                old_looking_new,
+                _run_event(
+                    "RunStarted", old_looking_new, now.replace(tzinfo=None).isoformat() + "+01:00", trigger="cli"
+                ),
+            ),
+            (naive, _run_event("RunStarted", naive, now.replace(tzinfo=None).isoformat(), trigger="cli")),
+        ],
+    )
+
+    async def stale(run_id: str) -> bool:
+        return await _status(base, run_id) == "stale"
+
+    assert await _until(lambda: stale(old_looking_new), 3), "an hour-old heartbeat written with +01:00 was fresh"
+    # keep the +01:00 run alive with heartbeats for longer than the threshold
+    for _ in range(6):
+        beat = utc_now().astimezone(PLUS_ONE)
+        await _produce(settings, "odds.runs", [(alive, _run_event("RunHeartbeat", alive, beat, observed=1))])
+        await asyncio.sleep(1)
+        assert await _status(base, alive) == "running"
+    assert await _until(lambda: stale(silent), 6)
+    assert await _until(lambda: stale(alive), 6)
+    assert await _status(base, naive) is None  # never accepted
+
+    # a heartbeat after the verdict is recorded, the run stays stale
+    await _produce(settings, "odds.runs", [(silent, _run_event("RunHeartbeat", silent, utc_now()))])
+    await asyncio.sleep(1.5)
+    run = get_json(f"{base}/runs/{silent}")[1]
+    assert run["status"] == "stale" and [e["event_type"] for e in run["late_events"]] == ["RunHeartbeat"]
+
+    await asyncio.sleep(2)  # several more watchdog periods
+    counts = await _stale_counts(settings)
+    assert counts == Counter({silent: 1, alive: 1, old_looking_new: 1})
+    stale_event = get_json(f"{base}/runs/{old_looking_new}")[1]
+    assert stale_event["stale_detected_at"].endswith("+00:00")
+
+    letters = await _read_dead_letters(settings)
+    assert len(letters) == 1 and "no UTC offset" in letters[0].error
+
+
+async def _read_dead_letters(settings: Settings) -> list[DeadLettered]:
+    consumer = AIOKafkaConsumer(
+        settings.topic("odds.dead-letters"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex[:6]}",
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=3000)
+        return [decode(r.value, [DeadLettered]) for rs in batches.values() for r in rs]
+    finally:
+        await consumer.stop()
+
+
+async def test_stale_exactly_once_with_two_workers_and_rebalances(procs: Processes, settings: Settings) -> None:
+    settings = _fast_watchdog(settings, stale_after_s=6)
+    procs.settings = settings
+    first = procs.worker()
+    run_ids = [f"run-{i}" for i in range(12)]
+    now = datetime.now(UTC)
+    await _produce(settings, "odds.runs", [(r, _run_event("RunStarted", r, now, trigger="schedule")) for r in run_ids])
+    second_settings = settings.with_(web_port=free_port())
+    procs.worker(second_settings)  # a rebalance while the runs age
+    await asyncio.sleep(2)
+    first.stop(20.0)  # and another one as the first worker leaves
+    base = f"http://127.0.0.1:{second_settings.web_port}"
+
+    async def all_stale() -> bool:
+        return all([await _status(base, r) == "stale" for r in run_ids])
+
+    assert await _until(all_stale, 40)
+    await asyncio.sleep(3)
+    counts = await _stale_counts(settings)
+    assert counts == Counter({r: 1 for r in run_ids})
+
+
+def _black_hole() -> tuple[socket.socket, str]:
+    """A server that accepts connections and never answers: a bookmaker that hangs."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_scrape_wait_reports_a_stale_run(procs: Processes, settings: Settings) -> None:
+    sock, url = _black_hole()
+    try:
+        settings = _fast_watchdog(settings, stale_after_s=2, bookmaker_urls={"betpawa": url})
+        procs.settings = settings
+        procs.worker()
+        done = await asyncio.to_thread(procs.run, "scrape", "--wait", "--timeout", "60")
+        assert done.returncode == 1
+        assert "stale: no heartbeat since" in done.stderr
+    finally:
+        sock.close()
