@@ -17,6 +17,7 @@ from streams.events import (
     RunFailed,
     RunHeartbeat,
     RunStale,
+    RunStaleCheck,
     RunStarted,
     ScrapeRequested,
     decode,
@@ -67,6 +68,7 @@ SAMPLES = [
     RunFailed(run_id="r1", error="down"),
     RunStale(run_id="r1", last_heartbeat_at=T, stale_after_s=600, detected_at=T + timedelta(minutes=11)),
     DeadLettered.of(source_topic="odds.observed", partition=1, offset=7, key=b"k", error="bad", original=b"\xff"),
+    RunStaleCheck(run_id="r1", now=T + timedelta(minutes=11)),
 ]
 
 

@@ -22,6 +22,7 @@ from streams.events import (
     RunFailed,
     RunHeartbeat,
     RunStale,
+    RunStaleCheck,
     RunStarted,
     ScrapeRequested,
     decode,
@@ -79,6 +80,7 @@ SAMPLES: list[BaseEvent] = [
     RunStale(run_id="r1", last_heartbeat_at=T, stale_after_s=600, detected_at=T + timedelta(minutes=11)),
     DeadLettered.of(source_topic="odds.observed", partition=1, offset=7, key=b"k", error="bad", original=b"\xff"),
     DeadLettered.of(source_topic="odds.observed", partition=1, offset=8, key=None, error="bad", original=None),
+    RunStaleCheck(run_id="r1", now=T + timedelta(minutes=11)),
 ]
 
 
