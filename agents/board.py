@@ -16,7 +16,7 @@ from faust.types import StreamT
 
 from agents.odds_rules import apply_observation
 from streams import topics
-from streams.app import Runtime
+from streams.app import Runtime, records
 from streams.clock import format_ts
 from streams.events import InvalidEvent, OddsChanged, OddsObserved, decode, derive_id
 
@@ -47,7 +47,7 @@ def register(app: faust.App, rt: Runtime) -> None:
 
     @app.agent(rt.topic(topics.OBSERVED), name="board")
     async def board(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
+        async for event in records(stream):
             try:
                 obs = decode(event.value, [OddsObserved])
             except InvalidEvent as exc:

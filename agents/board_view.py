@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from agents.odds_rules import margin, quote_key
+from agents.odds_rules import best_prices, compare_with_competitors, margin, quote_key
 from streams.clock import parse_ts
 
 __all__ = ["FEATURED", "EventFilter", "event_detail", "events_list"]
@@ -128,11 +128,20 @@ def event_detail(
                 "observed_at": observed_at,
                 "last_changed_at": quote["last_changed_at"],
             }
+    for entry in markets.values():
+        outcomes = {bm: q["outcomes"] for bm, q in entry["bookmakers"].items()}
+        entry["best"] = best_prices(outcomes)
+        entry["betpawa_vs_best_competitor"] = compare_with_competitors(outcomes)
+    freshness = {
+        bm: {"observed_at": (at := confirmed.get(f"{sr_id}:{bm}")), "age_s": _freshness(at, now)}
+        for bm in sorted(by_bm)
+    }
     return {
         "sportradar_id": sr_id,
         "home_team": meta["home_team"],
         "away_team": meta["away_team"],
         "tournament": meta["tournament"],
         "kickoff_at": meta["kickoff_at"],
+        "bookmakers": freshness,
         "markets": sorted(markets.values(), key=lambda m: (m["market_id"], m["line"] is not None, m["line"] or 0)),
     }

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "HOME_BOOKMAKER",
     "BoardUpdate",
     "apply_observation",
+    "best_prices",
+    "compare_with_competitors",
     "margin",
     "normalise_outcomes",
     "quote_key",
@@ -131,3 +134,68 @@ def margin(outcomes: Sequence[Mapping[str, Any]], expected: int | None = None) -
             return None
         total += 1.0 / float(price)
     return total - 1.0
+
+
+HOME_BOOKMAKER = "betpawa"
+
+
+def _offered(outcome: Mapping[str, Any]) -> float | None:
+    price = outcome.get("price")
+    if outcome.get("suspended") or price is None or price <= 1:
+        return None
+    return float(price)
+
+
+def best_prices(by_bookmaker: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per outcome name, the highest price offered (suspended and missing prices are not offers)
+    and every bookmaker offering it."""
+    best: dict[str, dict[str, Any]] = {}
+    for bm in sorted(by_bookmaker):
+        for outcome in by_bookmaker[bm]:
+            price = _offered(outcome)
+            if price is None:
+                continue
+            name = str(outcome["name"])
+            current = best.get(name)
+            if current is None or price > current["price"]:
+                best[name] = {"price": price, "bookmakers": [bm]}
+            elif price == current["price"]:
+                current["bookmakers"].append(bm)
+    return best
+
+
+def compare_with_competitors(
+    by_bookmaker: Mapping[str, Sequence[Mapping[str, Any]]], home: str = HOME_BOOKMAKER
+) -> dict[str, Any] | None:
+    """The home bookmaker's odds and margin against the best competitor, for one market and line.
+
+    Per outcome: ``delta`` = home price - best competitor price (negative: a competitor pays more).
+    ``margin_delta`` = home margin - the lowest competitor margin (positive: home takes more), over
+    complete, active outcome sets only. None when home or every competitor is absent.
+    """
+    home_outcomes = by_bookmaker.get(home)
+    competitors = {bm: o for bm, o in by_bookmaker.items() if bm != home}
+    if home_outcomes is None or not competitors:
+        return None
+    best = best_prices(competitors)
+    outcomes: dict[str, Any] = {}
+    for outcome in home_outcomes:
+        name = str(outcome["name"])
+        mine = _offered(outcome)
+        theirs = best.get(name)
+        outcomes[name] = {
+            "betpawa": mine,
+            "best_competitor": None if theirs is None else theirs["price"],
+            "competitors": [] if theirs is None else theirs["bookmakers"],
+            "delta": None if mine is None or theirs is None else round(mine - theirs["price"], 6),
+        }
+    home_margin = margin(home_outcomes)
+    competitor_margins = [m for o in competitors.values() if (m := margin(o)) is not None]
+    return {
+        "outcomes": outcomes,
+        "margin": home_margin,
+        "best_competitor_margin": min(competitor_margins) if competitor_margins else None,
+        "margin_delta": None
+        if home_margin is None or not competitor_margins
+        else round(home_margin - min(competitor_margins), 9),
+    }

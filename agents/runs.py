@@ -18,9 +18,10 @@ import structlog
 from faust.types import StreamT
 from faust.web import Request, Response, View
 
+from agents.routing import gather_json, is_local_request, owned, owned_partitions, route_by_key
 from agents.run_rules import apply_run_event, is_stale
 from streams import topics
-from streams.app import Runtime
+from streams.app import Runtime, records
 from streams.clock import format_ts, parse_ts, utc_now
 from streams.events import (
     BaseEvent,
@@ -103,7 +104,7 @@ def register(app: faust.App, rt: Runtime) -> None:
 
     @app.agent(channel, name="runs")
     async def fold_runs(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
+        async for event in records(stream):
             try:
                 ev = decode(event.value, _ACCEPTED)
             except InvalidEvent as exc:
@@ -155,18 +156,35 @@ def register(app: faust.App, rt: Runtime) -> None:
         if candidates:
             log.info("stale checks sent", runs=len(candidates))
 
+    runs_topic = rt.topic(topics.RUNS)
+    runs_name = rt.settings.topic(topics.RUNS.name)
+
     @app.page("/runs")
     class Runs(View):
         async def get(self, request: Request) -> Response:
+            mine = owned_partitions(app, runs_name)
+            local = owned(runs.items(), str, mine, rt.settings.topic_partitions)
+            rows, failed = await gather_json(self, request, local)
+            if is_local_request(request):
+                return self.json({"items": rows})
             status = request.query.get("status")
-            items = [r for r in runs.values() if r and (not status or r["status"] == status)]
+            items = [r for r in rows if not status or r["status"] == status]
             items.sort(key=lambda r: r.get("requested_at") or r.get("started_at") or "", reverse=True)
-            limit = int(request.query.get("limit", "100"))
-            return self.json({"count": len(items), "runs": items[:limit]})
+            try:
+                limit = int(request.query.get("limit", "100"))
+            except ValueError:
+                return self.json({"error": "limit must be an integer"}, status=400)
+            body: dict[str, Any] = {"count": len(items), "runs": items[:limit]}
+            if failed:
+                body["partial"] = {"workers_not_answering": failed}
+            return self.json(body)
 
     @app.page("/runs/{run_id}")
     class RunDetail(View):
         async def get(self, request: Request, run_id: str) -> Response:
+            routed = await route_by_key(self, request, runs_topic, run_id)
+            if routed is not None:
+                return routed
             run = runs.get(run_id)
             if run is None:
                 return self.json({"error": f"unknown run {run_id}"}, status=404)
@@ -189,6 +207,9 @@ def register(app: faust.App, rt: Runtime) -> None:
     @app.page("/runs/{run_id}/retry")
     class Retry(View):
         async def post(self, request: Request, run_id: str) -> Response:
+            routed = await route_by_key(self, request, runs_topic, run_id)
+            if routed is not None:
+                return routed
             run = runs.get(run_id)
             if run is None:
                 return self.json({"error": f"unknown run {run_id}"}, status=404)

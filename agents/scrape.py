@@ -18,7 +18,7 @@ import structlog
 from faust.types import StreamT
 
 from streams import topics
-from streams.app import Runtime
+from streams.app import Runtime, records
 from streams.clock import utc_now
 from streams.events import (
     InvalidEvent,
@@ -145,7 +145,7 @@ def register(app: faust.App, rt: Runtime) -> None:
 
     @app.agent(rt.topic(topics.SCRAPE_REQUESTS), name="scrape")
     async def scrape(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
+        async for event in records(stream):
             try:
                 cmd = decode(event.value, [ScrapeRequested])
             except InvalidEvent as exc:

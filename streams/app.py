@@ -6,13 +6,14 @@ and asks each agent module to register itself against a shared ``Runtime``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import faust
 import structlog
-from faust.types import EventT, TopicT
+from faust.types import EventT, StreamT, TopicT
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from projections.writer import make_engine
@@ -22,9 +23,24 @@ from streams.logconfig import configure_logging, logging_config
 from streams.settings import Settings
 from streams.topics import TopicSpec
 
-__all__ = ["Runtime", "create_app"]
+__all__ = ["Runtime", "create_app", "records"]
 
 log = structlog.get_logger(__name__)
+
+
+async def records(stream: StreamT[bytes]) -> AsyncIterator[EventT[bytes]]:
+    """Every record of ``stream`` as its event (value plus topic, partition, offset, key).
+
+    Like Faust's ``stream.events()``, except that a value arriving without its event is logged
+    as an error instead of being skipped without a word (``events()`` yields only when
+    ``current_event`` is set, and acknowledges the record either way).
+    """
+    async for _value in stream:
+        event = stream.current_event
+        if event is None:  # never seen; say so rather than lose the record quietly
+            log.error("stream delivered a value without its event; record skipped", stream=repr(stream))
+            continue
+        yield event
 
 
 @dataclass
@@ -107,6 +123,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         stream_wait_empty=False,
         producer_linger=timedelta(milliseconds=5).total_seconds(),
         table_cleanup_interval=60.0,
+        # no standby replicas: with them, a worker that kept partitions through a rebalance
+        # sometimes never fetched them again (reproduced by tests/integration/test_board.py)
+        table_standby_replicas=0,
     )
     runtime = Runtime(settings=settings, app=app)
     for spec in topics.TOPICS:

@@ -5,7 +5,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.odds_rules import apply_observation, margin, quote_key
+from agents.odds_rules import apply_observation, best_prices, compare_with_competitors, margin, quote_key
 
 T0 = "2026-11-28T12:00:00+00:00"
 T1 = "2026-11-28T12:05:00+00:00"
@@ -103,3 +103,62 @@ def test_fair_prices_have_zero_margin_after_normalising(odds: dict[str, float]) 
     fair = [{"name": n, "price": p * total, "suspended": False} for n, p in odds.items()]
     m = margin(fair)
     assert m is not None and abs(m) < 1e-9
+
+
+offer = st.one_of(prices, st.none())
+books = st.sampled_from(["betpawa", "sportybet", "bet9ja"])
+
+
+def _outcomes(draw_prices: dict[str, float | None]) -> list[dict[str, object]]:
+    return [{"name": n, "price": p, "suspended": p is None} for n, p in draw_prices.items()]
+
+
+boards = st.dictionaries(books, st.dictionaries(st.sampled_from(["1", "X", "2"]), offer, min_size=1), min_size=1)
+
+
+@given(boards)
+def test_best_price_is_the_maximum_active_offer_and_names_its_bookmakers(
+    raw: dict[str, dict[str, float | None]],
+) -> None:
+    by_bm = {bm: _outcomes(p) for bm, p in raw.items()}
+    best = best_prices(by_bm)
+    for name in {n for p in raw.values() for n in p}:
+        offers = {bm: p[name] for bm, p in raw.items() if p.get(name) is not None}
+        if not offers:
+            assert name not in best
+            continue
+        top = max(offers.values())
+        assert best[name]["price"] == top
+        assert sorted(best[name]["bookmakers"]) == sorted(bm for bm, p in offers.items() if p == top)
+
+
+@given(boards)
+def test_deltas_compare_betpawa_with_the_best_competitor(raw: dict[str, dict[str, float | None]]) -> None:
+    by_bm = {bm: _outcomes(p) for bm, p in raw.items()}
+    result = compare_with_competitors(by_bm)
+    if "betpawa" not in raw or len(raw) == 1:
+        assert result is None
+        return
+    assert result is not None
+    for name, row in result["outcomes"].items():
+        rivals = [p[name] for bm, p in raw.items() if bm != "betpawa" and p.get(name) is not None]
+        mine = raw["betpawa"][name]
+        if mine is None or not rivals:
+            assert row["delta"] is None
+        else:
+            assert math.isclose(row["delta"], mine - max(rivals), abs_tol=1e-6)
+            assert (row["delta"] >= -1e-6) == (mine >= max(rivals) - 1e-6)
+
+
+def test_margin_delta_against_the_cheapest_complete_competitor() -> None:
+    by_bm = {
+        "betpawa": _outcomes({"1": 2.0, "X": 3.2, "2": 3.6}),
+        "sportybet": _outcomes({"1": 2.1, "X": 3.3, "2": 3.7}),
+        "bet9ja": _outcomes({"1": 2.2, "X": None, "2": 3.9}),  # incomplete: no margin
+    }
+    result = compare_with_competitors(by_bm)
+    assert result is not None
+    assert result["best_competitor_margin"] == margin(by_bm["sportybet"])
+    assert math.isclose(result["margin_delta"], margin(by_bm["betpawa"]) - margin(by_bm["sportybet"]), abs_tol=1e-9)
+    assert result["outcomes"]["1"]["competitors"] == ["bet9ja"]
+    assert result["outcomes"]["X"]["best_competitor"] == 3.3
