@@ -82,9 +82,8 @@ def apply_run_event(state: Mapping[str, Any] | None, event: BaseEvent) -> tuple[
     if final and not (isinstance(event, RunStale) and run["status"] == "stale"):
         if isinstance(event, RunStale):  # a finished run cannot go stale: ignore
             return run, None
+        # the run keeps the heartbeat its verdict was based on; the late one is listed
         run["late_events"].append({"event_type": event.event_type, "occurred_at": format_ts(at)})
-        if isinstance(event, RunHeartbeat | RunStarted):
-            run["last_heartbeat_at"] = _later(run["last_heartbeat_at"], at)
         note = f"{event.event_type} arrived after the run was {run['status']}; recorded, status kept"
         return run, note
 

@@ -143,6 +143,14 @@ async def test_a_silent_run_is_marked_stale_once_and_offsets_are_compared_as_ins
     assert counts == Counter({silent: 1, alive: 1, old_looking_new: 1})
     stale_event = get_json(f"{base}/runs/{old_looking_new}")[1]
     assert stale_event["stale_detected_at"].endswith("+00:00")
+    # detection latency: at most the threshold plus one watchdog period (plus processing slack)
+    silent_run = get_json(f"{base}/runs/{silent}")[1]
+    latency = (
+        datetime.fromisoformat(silent_run["stale_detected_at"])
+        - datetime.fromisoformat(silent_run["last_heartbeat_at"])
+    ).total_seconds()
+    print(f"stale detection latency: {latency:.2f} s (threshold 3 s, watchdog period 0.5 s)")
+    assert 3.0 < latency <= 3.0 + 0.5 + 1.0
 
     letters = await _read_dead_letters(settings)
     assert len(letters) == 1 and "no UTC offset" in letters[0].error

@@ -69,6 +69,7 @@ def test_late_events_after_stale_are_recorded_not_resurrecting() -> None:
     )
     late, note = apply_run_event(stale, RunHeartbeat(run_id="r", occurred_at=T0 + timedelta(minutes=12)))
     assert late["status"] == "stale"
+    assert late["last_heartbeat_at"] == stale["last_heartbeat_at"]  # the verdict's basis is kept
     assert note is not None and "after the run was stale" in note
     done, note = apply_run_event(late, RunCompleted(run_id="r", occurred_at=T0 + timedelta(minutes=13)))
     assert done["status"] == "stale"
