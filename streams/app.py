@@ -139,7 +139,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         )
 
     # registration order is the order of the data flow
-    from agents import board, runs, scrape, views
+    from agents import board, dashboard, runs, scrape, views
     from projections import history
 
     scrape.register(app, runtime)
@@ -147,6 +147,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runs.register(app, runtime)
     history.register(app, runtime)
     views.register(app, runtime)
+    dashboard.register(app, runtime)
 
     @app.on_before_shutdown.connect
     async def _close_runtime(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
