@@ -347,6 +347,11 @@
     route();
   });
 
+  const OUTCOME_ORDER = ["1", "X", "2", "1X", "12", "X2", "Over", "Under", "Yes", "No", "Odd", "Even"];
+  const outcomeRank = (name) => {
+    const i = OUTCOME_ORDER.indexOf(name);
+    return i < 0 ? OUTCOME_ORDER.length : i;
+  };
   const marketKey = (m) => `${m.market_id}|${m.line === null ? "" : m.line}`;
   const marketTitle = (m) => (m.line === null || m.line === undefined ? m.market_name : `${m.market_name} · ${m.line}`);
 
@@ -401,7 +406,10 @@
     table.append(el("caption", {}, marketTitle(m)));
     const head = el("tr", {}, el("th", { scope: "col" }, "Outcome"));
     for (const bm of BOOKMAKERS) head.append(el("th", { scope: "col", class: `bm-${bm}` }, BM_LABEL[bm]));
-    head.append(el("th", { scope: "col" }, "Best"), el("th", { scope: "col" }, "BetPawa Δ vs best competitor"));
+    head.append(
+      el("th", { scope: "col" }, "Best"),
+      el("th", { scope: "col", title: "BetPawa minus the best competitor (price; margin in points)" }, "BetPawa Δ"),
+    );
     table.append(el("thead", {}, head));
     const tbody = el("tbody");
     const tfoot = el("tfoot");
@@ -426,6 +434,7 @@
       const q = m.bookmakers[bm];
       for (const o of q ? q.outcomes : []) if (!names.includes(o.name)) names.push(o.name);
     }
+    names.sort((a, b) => outcomeRank(a) - outcomeRank(b) || a.localeCompare(b));
     const cmp = m.betpawa_vs_best_competitor;
     let anchor = null;
     for (const name of names) {
@@ -465,7 +474,8 @@
       }
       setText(row.best, best ? `${price(best.price)} ${best.bookmakers.map((b) => BM_LABEL[b] || b).join(", ")}` : "—");
       const c = cmp && cmp.outcomes[name];
-      setText(row.delta, c && typeof c.delta === "number" ? `${signed(c.delta)} vs ${price(c.best_competitor)}` : "—");
+      setText(row.delta, c && typeof c.delta === "number" ? signed(c.delta) : "—");
+      setAttr(row.delta, "title", c && typeof c.delta === "number" ? `BetPawa ${price(c.betpawa)} vs best competitor ${price(c.best_competitor)} (${c.competitors.map((b) => BM_LABEL[b] || b).join(", ")})` : null);
       setClass(row.delta, "worse", !!(c && c.delta < 0)); // BetPawa pays less than a competitor
       setClass(row.delta, "better", !!(c && c.delta > 0));
     }
@@ -479,8 +489,10 @@
       const q = m.bookmakers[bm];
       setText(t.marginCells[bm], q ? pct(q.margin) : "—");
     }
-    setText(t.bestMargin, cmp ? `best comp. ${pct(cmp.best_competitor_margin)}` : "");
-    setText(t.marginDelta, cmp && typeof cmp.margin_delta === "number" ? `margin ${signedPct(cmp.margin_delta)}` : "—");
+    setText(t.bestMargin, cmp && typeof cmp.best_competitor_margin === "number" ? `comp. ${pct(cmp.best_competitor_margin)}` : "");
+    setAttr(t.bestMargin, "title", cmp ? "lowest competitor margin" : null);
+    setText(t.marginDelta, cmp && typeof cmp.margin_delta === "number" ? signedPct(cmp.margin_delta) : "—");
+    setAttr(t.marginDelta, "title", cmp ? "BetPawa margin minus the lowest competitor margin" : null);
     // BetPawa taking a bigger margin than the best competitor is worse for the punter
     setClass(t.marginDelta, "worse", !!(cmp && cmp.margin_delta > 0));
     setClass(t.marginDelta, "better", !!(cmp && cmp.margin_delta < 0));
