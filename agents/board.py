@@ -8,6 +8,7 @@ timestamp) moves on every observation.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import faust
@@ -41,42 +42,44 @@ def changed_event(obs: OddsObserved, changes: list[dict[str, Any]]) -> OddsChang
 
 def register(app: faust.App, rt: Runtime) -> None:
     schema: faust.Schema[str, Any] = faust.Schema(key_serializer="json", value_serializer="json")
-    boards = app.Table("boards", default=None, schema=schema, partitions=rt.settings.topic_partitions)
-    confirmed = app.Table("confirmed", default=None, schema=schema, partitions=rt.settings.topic_partitions)
+    boards = app.Table(topics.TABLE_BOARDS, default=None, schema=schema, partitions=rt.settings.topic_partitions)
+    confirmed = app.Table(topics.TABLE_CONFIRMED, default=None, schema=schema, partitions=rt.settings.topic_partitions)
     rt.tables = {"boards": boards, "confirmed": confirmed}
 
     @app.agent(rt.topic(topics.OBSERVED), name="board")
     async def board(stream: StreamT[bytes]) -> None:
+        async def apply(obs: OddsObserved) -> None:
+            # Publish before writing: a retry after a failure in between finds the old board and
+            # publishes the same OddsChanged again (same event_id, harmless downstream); writing
+            # first would let a retry see no change and lose it.
+            key = f"{obs.sportradar_id}:{obs.bookmaker}"
+            previous = boards.get(key)
+            observed_at = format_ts(obs.observed_at)
+            update = apply_observation(
+                previous["quotes"] if previous else None, confirmed.get(key), obs.markets, observed_at
+            )
+            if update.stale:
+                log.info("older observation ignored", key=key, observed_at=observed_at)
+                return
+            if update.changes:
+                await rt.publish(changed_event(obs, update.changes))
+            if update.changes or previous is None:
+                boards[key] = {
+                    "sportradar_id": obs.sportradar_id,
+                    "bookmaker": obs.bookmaker,
+                    "bookmaker_event_id": obs.bookmaker_event_id,
+                    "home_team": obs.home_team,
+                    "away_team": obs.away_team,
+                    "tournament": obs.tournament,
+                    "kickoff_at": format_ts(obs.kickoff_at),
+                    "quotes": update.quotes,
+                }
+            confirmed[key] = observed_at
+
         async for event in records(stream):
             try:
                 obs = decode(event.value, [OddsObserved])
             except InvalidEvent as exc:
                 await rt.dead_letter(event, exc.reason)
                 continue
-            try:
-                key = f"{obs.sportradar_id}:{obs.bookmaker}"
-                previous = boards.get(key)
-                observed_at = format_ts(obs.observed_at)
-                update = apply_observation(
-                    previous["quotes"] if previous else None, confirmed.get(key), obs.markets, observed_at
-                )
-                if update.stale:
-                    log.info("older observation ignored", key=key, observed_at=observed_at)
-                    continue
-                if update.changes or previous is None:
-                    boards[key] = {
-                        "sportradar_id": obs.sportradar_id,
-                        "bookmaker": obs.bookmaker,
-                        "bookmaker_event_id": obs.bookmaker_event_id,
-                        "home_team": obs.home_team,
-                        "away_team": obs.away_team,
-                        "tournament": obs.tournament,
-                        "kickoff_at": format_ts(obs.kickoff_at),
-                        "quotes": update.quotes,
-                    }
-                if update.changes:
-                    await rt.publish(changed_event(obs, update.changes))
-                confirmed[key] = observed_at
-            except Exception as exc:  # never let the agent die: set the record aside with the reason
-                log.exception("board update failed", sportradar_id=obs.sportradar_id)
-                await rt.dead_letter(event, f"board update failed: {exc!r}")
+            await rt.apply_or_dead_letter(event, "board update", partial(apply, obs))

@@ -11,6 +11,7 @@ Timers never write tables; only the agent does.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import faust
@@ -91,7 +92,7 @@ def scrape_command(body: Any, *, trigger: str, retry_of: str | None = None) -> S
 
 def register(app: faust.App, rt: Runtime) -> None:
     schema: faust.Schema[str, Any] = faust.Schema(key_serializer="json", value_serializer="json")
-    runs = app.Table("runs", default=None, schema=schema, partitions=rt.settings.topic_partitions)
+    runs = app.Table(topics.TABLE_RUNS, default=None, schema=schema, partitions=rt.settings.topic_partitions)
     rt.tables["runs"] = runs
     stale_after_s = rt.settings.stale_after_s
     channel = app.topic(
@@ -101,6 +102,34 @@ def register(app: faust.App, rt: Runtime) -> None:
         key_serializer="raw",
         value_serializer="raw",
     )
+
+    async def apply(ev: BaseEvent, run_id: str) -> None:
+        state = runs.get(run_id)
+        if isinstance(ev, RunStaleCheck):
+            if state is None or state["status"] != "running" or not state["last_heartbeat_at"]:
+                return
+            last = parse_ts(state["last_heartbeat_at"])
+            if not is_stale(last, ev.now, stale_after_s):
+                return
+            stale = RunStale(
+                event_id=derive_id("run-stale", run_id),
+                occurred_at=ev.now,
+                run_id=run_id,
+                last_heartbeat_at=last,
+                stale_after_s=stale_after_s,
+                detected_at=ev.now,
+            )
+            # publish, then write: a retry after a failure in between publishes the same event again
+            # (same id) rather than finding the run already stale and never announcing it
+            await rt.publish(stale)
+            runs[run_id], _ = apply_run_event(state, stale)
+            log.warning("run is stale", last_heartbeat_at=state["last_heartbeat_at"])
+            return
+        new_state, note = apply_run_event(state, ev)
+        if note:
+            log.warning("late run event", note=note, event_type=ev.event_type)
+        if new_state != state:
+            runs[run_id] = new_state
 
     @app.agent(channel, name="runs")
     async def fold_runs(stream: StreamT[bytes]) -> None:
@@ -114,34 +143,7 @@ def register(app: faust.App, rt: Runtime) -> None:
             with structlog.contextvars.bound_contextvars(
                 run_id=run_id, topic=event.message.topic, partition=event.message.partition
             ):
-                try:
-                    state = runs.get(run_id)
-                    if isinstance(ev, RunStaleCheck):
-                        if state is None or state["status"] != "running" or not state["last_heartbeat_at"]:
-                            continue
-                        last = parse_ts(state["last_heartbeat_at"])
-                        if not is_stale(last, ev.now, stale_after_s):
-                            continue
-                        ev = RunStale(
-                            event_id=derive_id("run-stale", run_id),
-                            occurred_at=ev.now,
-                            run_id=run_id,
-                            last_heartbeat_at=last,
-                            stale_after_s=stale_after_s,
-                            detected_at=ev.now,
-                        )
-                        runs[run_id], _ = apply_run_event(state, ev)
-                        await rt.publish(ev)
-                        log.warning("run is stale", last_heartbeat_at=state["last_heartbeat_at"])
-                        continue
-                    new_state, note = apply_run_event(state, ev)
-                    if note:
-                        log.warning("late run event", note=note, event_type=ev.event_type)
-                    if new_state != state:
-                        runs[run_id] = new_state
-                except Exception as exc:  # never let the agent die
-                    log.exception("run update failed")
-                    await rt.dead_letter(event, f"run update failed: {exc!r}")
+                await rt.apply_or_dead_letter(event, "run update", partial(apply, ev, run_id))
 
     @app.timer(rt.settings.stale_check_interval_s)
     async def watchdog() -> None:

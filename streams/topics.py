@@ -19,9 +19,14 @@ __all__ = [
     "RUNS",
     "RUN_CHECKS",
     "SCRAPE_REQUESTS",
+    "TABLES",
+    "TABLE_BOARDS",
+    "TABLE_CONFIRMED",
+    "TABLE_RUNS",
     "TOPICS",
     "BrokerUnavailable",
     "TopicSpec",
+    "changelog_topic",
     "ensure_topics",
 ]
 
@@ -44,6 +49,19 @@ RUN_CHECKS = TopicSpec("odds.run-checks", "run_id", "internal: the watchdog asks
 
 TOPICS: tuple[TopicSpec, ...] = (SCRAPE_REQUESTS, OBSERVED, CHANGES, RUNS, DEAD_LETTERS, RUN_CHECKS)
 
+# Faust tables, created by name in the agents; their changelog topics are created here at start,
+# before any worker writes, because Faust's own lazy creation raced the first writes on a fresh
+# cluster (PartitionsMismatch: the changelog had 0 partitions).
+TABLE_BOARDS = "boards"
+TABLE_CONFIRMED = "confirmed"
+TABLE_RUNS = "runs"
+TABLES: tuple[str, ...] = (TABLE_BOARDS, TABLE_CONFIRMED, TABLE_RUNS)
+
+
+def changelog_topic(settings: Settings, table: str) -> str:
+    """The name Faust gives a table's changelog topic."""
+    return f"{settings.app_id}-{table}-changelog"
+
 
 class BrokerUnavailable(RuntimeError):
     """The configured Kafka broker did not answer."""
@@ -63,13 +81,15 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> list[
         raise BrokerUnavailable(f"Kafka broker at {settings.kafka_bootstrap} is unreachable: {exc!r}") from exc
     try:
         existing = set(await admin.list_topics())
-        wanted = [settings.topic(t.name) for t in TOPICS]
+        wanted: dict[str, dict[str, str]] = {settings.topic(t.name): {} for t in TOPICS}
+        compacted = {"cleanup.policy": "compact"}
+        wanted.update({changelog_topic(settings, table): compacted for table in TABLES})
         missing = [name for name in wanted if name not in existing]
         if missing:
             # another process may create them in the meantime
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(name, settings.topic_partitions, 1) for name in missing],
+                    [NewTopic(name, settings.topic_partitions, 1, topic_configs=wanted[name]) for name in missing],
                     timeout_ms=int(timeout_s * 1000),
                 )
             log.info("topics created", topics=missing, partitions=settings.topic_partitions)
