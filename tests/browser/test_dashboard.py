@@ -36,8 +36,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _chromium() -> str:
-    """The path of Debian's chromium; skip (fail in CI) when it or Playwright is missing."""
+@pytest.fixture
+def chromium() -> str:
+    """The path of Debian's chromium; skip (fail in CI) when it or Playwright is missing.
+
+    First in the test's signature, so a skip comes before the broker and database start.
+    """
     problems = []
     path = os.environ.get("ODDSTREAM_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not os.access(path, os.X_OK):
@@ -47,7 +51,7 @@ def _chromium() -> str:
     except ImportError:
         problems.append("the playwright package is not installed (pip install -e '.[dev]')")
     if problems:
-        reason = "browser test needs " + "; ".join(problems)
+        reason = "browser test cannot run: " + "; ".join(problems)
         if IN_CI:
             pytest.fail(f"{reason}, and CI must run it")
         pytest.skip(reason)
@@ -72,9 +76,8 @@ async def _until(predicate: Any, timeout_s: float) -> bool:
 
 
 async def test_dashboard_shows_events_scrapes_and_freshness(
-    procs: Processes, settings: Settings, tmp_path: Path
+    chromium: str, procs: Processes, settings: Settings, tmp_path: Path
 ) -> None:
-    chromium = _chromium()
     from playwright.async_api import async_playwright, expect
 
     sim = procs.simulator(events=30, tick_s=1)
