@@ -6,7 +6,8 @@ and asks each agent module to register itself against a shared ``Runtime``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -90,6 +91,35 @@ class Runtime:
         )
         key = message.key if isinstance(message.key, bytes) else None
         await self.topic(topics.DEAD_LETTERS).send(key=key, value=encode(record))
+
+    async def apply_or_dead_letter(
+        self,
+        event: EventT[Any],
+        what: str,
+        work: Callable[[], Awaitable[None]],
+        *,
+        attempts: int = 6,
+        first_delay_s: float = 0.2,
+    ) -> None:
+        """Run ``work`` for a valid record; retry unexpected errors with backoff, then dead-letter it.
+
+        A transient fault (a broker hiccup, a table not ready) must not set a valid record aside;
+        a fault that outlasts the retries (about 6 s) is a bug or an outage, and the record goes to
+        ``odds.dead-letters`` with its original bytes, to be replayed once fixed, so the agent keeps
+        going and nothing is lost. ``work`` must be safe to run again after a partial failure.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                await work()
+                return
+            except Exception as exc:
+                if attempt == attempts:
+                    log.exception(f"{what} failed; record dead-lettered", attempts=attempts)
+                    await self.dead_letter(event, f"{what} failed after {attempts} attempts: {exc!r}")
+                    return
+                delay = first_delay_s * 2 ** (attempt - 1)
+                log.warning(f"{what} failed, retrying", attempt=attempt, retry_in_s=delay, error=repr(exc))
+                await asyncio.sleep(delay)
 
     async def close(self) -> None:
         if self._engine is not None:
