@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
@@ -27,6 +28,7 @@ __all__ = ["gather_json", "is_local_request", "owned", "owned_partitions", "part
 log = structlog.get_logger(__name__)
 
 
+@lru_cache(maxsize=1 << 17)
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client)."""
     return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
