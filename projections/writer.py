@@ -1,19 +1,14 @@
-"""The only database I/O of the projections: engine, schema creation and idempotent writes."""
+"""Engine and schema helpers the rest of oddstream uses (health checks, start-up migrations)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
 
 import structlog
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from projections.tables import metadata, odds_history
-
-__all__ = ["DatabaseUnavailable", "check_database", "create_schema", "insert_history", "make_engine"]
+__all__ = ["DatabaseUnavailable", "check_database", "create_schema", "make_engine", "migrate"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,19 +31,12 @@ async def check_database(engine: AsyncEngine, *, timeout_s: float = 5.0) -> None
         raise DatabaseUnavailable(f"PostgreSQL at {where} is unreachable: {exc!r}") from exc
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create the projection tables when missing (idempotent, safe with several workers)."""
-    async with engine.begin() as conn:
-        # serialise concurrent workers creating the schema at the same time
-        await conn.execute(text("select pg_advisory_xact_lock(7434001)"))
-        await conn.run_sync(metadata.create_all)
+async def migrate(engine: AsyncEngine) -> None:
+    """Apply the Alembic migrations up to head (advisory lock: safe with several workers)."""
+    from projections.migrate import upgrade
+
+    await upgrade(engine)
 
 
-async def insert_history(engine: AsyncEngine, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert history rows; rows already present (same key) are left alone. Returns rows written."""
-    if not rows:
-        return 0
-    stmt = insert(odds_history).on_conflict_do_nothing().returning(odds_history.c.event_id)
-    async with engine.begin() as conn:
-        result = await conn.execute(stmt, list(rows))
-        return len(result.all())
+create_schema = migrate
+"""Kept for callers of the first slice: the schema now comes from the migrations."""

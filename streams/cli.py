@@ -95,8 +95,8 @@ def resolve(settings: Settings) -> Settings:
 
 
 async def preflight(settings: Settings) -> None:
-    """Check broker and database, create topics and tables. Clear errors when either is down."""
-    from projections.writer import check_database, create_schema, make_engine
+    """Check broker and database, create topics, migrate the schema. Clear errors when either is down."""
+    from projections.writer import check_database, make_engine, migrate
     from streams.topics import ensure_topics
 
     assert settings.database_url is not None
@@ -104,7 +104,7 @@ async def preflight(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     try:
         await check_database(engine)
-        await create_schema(engine)
+        await migrate(engine)
     finally:
         await engine.dispose()
 

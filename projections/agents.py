@@ -1,0 +1,183 @@
+"""The projection agents: odds.changes, odds.observed and the run topics into PostgreSQL.
+
+Each agent batches with ``take_events`` and writes inside the loop body, so Faust acknowledges a
+batch's offsets only after its transaction committed (BROKERS.md). Concurrency 1 per agent. A
+database error is retried indefinitely with backoff (the stream waits); a record that is not a
+valid event is dead-lettered; nothing else is ever skipped. One log line per batch.
+
+Progress is tracked in ``projection_progress`` inside each batch's transaction (see
+``projections.store``): after a crash or a rebalance, records at or below the stored offset are
+skipped. A timer drops expired ``odds_history`` partitions on one worker at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import asyncpg
+import faust
+import structlog
+from faust.streams import Stream
+from faust.types import EventT, StreamT
+
+from projections import retention, store
+from projections.rows import Rec, days_of
+from streams import topics
+from streams.app import Runtime
+from streams.events import (
+    BaseEvent,
+    InvalidEvent,
+    OddsChanged,
+    OddsObserved,
+    RunCompleted,
+    RunFailed,
+    RunHeartbeat,
+    RunStale,
+    RunStarted,
+    ScrapeRequested,
+    decode,
+)
+
+__all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "PROJECTIONS", "Projector", "register"]
+
+log = structlog.get_logger(__name__)
+
+BATCH_MAX = 10_000
+BATCH_WITHIN_S = 0.5
+
+RUN_TYPES: tuple[type[BaseEvent], ...] = (
+    ScrapeRequested,
+    RunStarted,
+    RunHeartbeat,
+    RunCompleted,
+    RunFailed,
+    RunStale,
+)
+
+# projection progress name -> (topics, accepted event types)
+PROJECTIONS: dict[str, tuple[tuple[topics.TopicSpec, ...], tuple[type[BaseEvent], ...]]] = {
+    "odds-changes": ((topics.CHANGES,), (OddsChanged,)),
+    "odds-observed": ((topics.OBSERVED,), (OddsObserved,)),
+    "runs": ((topics.SCRAPE_REQUESTS, topics.RUNS), RUN_TYPES),
+}
+
+
+@dataclass
+class Projector:
+    """The asyncpg pool and partition cache one worker's projection agents share."""
+
+    database_url: str
+    retention_days: int
+    pool: asyncpg.Pool | None = None
+    partitions: store.PartitionCache = field(default_factory=store.PartitionCache)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def get_pool(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self.pool is None:
+                self.pool = await store.connect_pool(self.database_url, size=4)
+            return self.pool
+
+    async def write(self, name: str, recs: Sequence[Rec]) -> store.Applied:
+        try:
+            return await self._write(name, recs)
+        except Exception:
+            # a replay may have swapped odds_history (and its partitions) under us: look again
+            self.partitions.forget()
+            raise
+
+    async def _write(self, name: str, recs: Sequence[Rec]) -> store.Applied:
+        pool = await self.get_pool()
+        if name == "odds-changes":
+            not_before = store.retention_cutoff(self.retention_days)
+            changed = [r.event for r in recs if isinstance(r.event, OddsChanged)]
+            await store.ensure_partitions(pool, days_of(changed, not_before=not_before), self.partitions)
+            applier = store.changes_applier(not_before=not_before)
+        elif name == "odds-observed":
+            applier = store.observed_applier()
+        else:
+            applier = store.runs_applier()
+        return await store.write_batch(pool, name, recs, applier)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+
+def _retention_days(rt: Runtime) -> int:
+    value = getattr(rt.settings, "history_retention_days", None)
+    return retention.DEFAULT_RETENTION_DAYS if value is None else int(value)
+
+
+def register(app: faust.App, rt: Runtime) -> None:
+    if not rt.settings.database_url:
+        log.warning("no database URL: projection agents not started")
+        return
+    projector = Projector(rt.settings.database_url, _retention_days(rt))
+
+    def make_agent(name: str, specs: tuple[topics.TopicSpec, ...], types: tuple[type[BaseEvent], ...]) -> None:
+        channel = app.topic(
+            *(rt.settings.topic(spec.name) for spec in specs),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+        async def project(stream: StreamT[bytes]) -> None:
+            batches = cast(Stream[bytes], stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)
+            async for batch in batches:
+                await _project_batch(name, types, batch)
+
+        app.agent(channel, name=f"projection-{name}", concurrency=1)(project)
+
+    async def _project_batch(name: str, types: tuple[type[BaseEvent], ...], batch: Sequence[EventT[Any]]) -> None:
+        started = time.perf_counter()
+        recs: list[Rec] = []
+        invalid = 0
+        for event in batch:
+            msg = event.message
+            try:
+                ev = decode(event.value, list(types))
+            except InvalidEvent as exc:
+                invalid += 1
+                try:
+                    await rt.dead_letter(event, exc.reason)
+                except Exception:  # the agent must not die; the board agent letters the same records
+                    log.exception("dead-letter failed", projection=name)
+                continue
+            recs.append(Rec(msg.topic, msg.partition, msg.offset, ev))
+        done = await store.write_with_retry(lambda: projector.write(name, recs), projection=name, events=len(recs))
+        log.info(
+            "projection batch committed",
+            projection=name,
+            records=len(batch),
+            applied=done.events,
+            already_applied=done.skipped,
+            invalid=invalid,
+            rows=done.rows,
+            offsets=done.offsets,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    for name, (specs, types) in PROJECTIONS.items():
+        make_agent(name, specs, types)
+
+    @app.timer(retention.CHECK_INTERVAL_S)
+    async def history_retention() -> None:
+        try:
+            pool = await projector.get_pool()
+            dropped = await retention.drop_expired(pool, projector.retention_days)
+            if dropped:
+                projector.partitions.forget()
+        except Exception:  # a failed sweep is retried at the next tick
+            log.exception("history retention sweep failed")
+
+    @app.on_before_shutdown.connect
+    async def _close_projector(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await projector.close()

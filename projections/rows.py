@@ -1,0 +1,158 @@
+"""Pure batch preparation: decoded events in, de-duplicated rows (tuples in COPY column order) out.
+
+No I/O. Every function collapses duplicate keys within the batch so that one statement never
+touches a row twice, and picks the winner the same way the database does (newest ``observed_at``,
+then the larger event id), so the outcome never depends on the order of events in a batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from streams.events import BaseEvent, OddsChanged, OddsObserved
+
+__all__ = [
+    "CURRENT_COLUMNS",
+    "HISTORY_COLUMNS",
+    "Rec",
+    "confirmation_rows",
+    "current_rows",
+    "days_of",
+    "history_rows",
+    "json_text",
+    "line_value",
+    "sport_event_rows",
+]
+
+HISTORY_COLUMNS = (
+    "event_id",
+    "market_id",
+    "line",
+    "sportradar_id",
+    "bookmaker",
+    "outcomes",
+    "previous_outcomes",
+    "observed_at",
+    "caused_by",
+)
+CURRENT_COLUMNS = ("bookmaker", "sportradar_id", "market_id", "line", "outcomes", "last_changed_at", "change_event_id")
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rec:
+    """One accepted record: where it came from and the event it carried."""
+
+    topic: str
+    partition: int
+    offset: int
+    event: BaseEvent
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def line_value(line: Any) -> Decimal | None:
+    """A line as an exact numeric (2.5 -> Decimal('2.5')); null stays null and is part of the key."""
+    return None if line is None else Decimal(repr(float(line)))
+
+
+def history_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> list[Row]:
+    """One row per changed quote; a key seen twice (same event redelivered) is kept once.
+
+    Rows observed before ``not_before`` (outside the retention window) are left out: their daily
+    partition is gone or about to be dropped.
+    """
+    rows: dict[tuple[str, str, Decimal | None], Row] = {}
+    for ev in events:
+        if not_before is not None and ev.observed_at < not_before:
+            continue
+        for change in ev.changes:
+            line = line_value(change["line"])
+            key = (ev.event_id, str(change["market_id"]), line)
+            if key in rows:
+                continue
+            previous = change.get("previous_outcomes")
+            rows[key] = (
+                ev.event_id,
+                key[1],
+                line,
+                ev.sportradar_id,
+                ev.bookmaker,
+                json_text(change["outcomes"]),
+                None if previous is None else json_text(previous),
+                ev.observed_at,
+                ev.caused_by,
+            )
+    return list(rows.values())
+
+
+def days_of(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> set[date]:
+    """The UTC days the history rows of these events fall on (one partition each)."""
+    from datetime import UTC
+
+    return {
+        ev.observed_at.astimezone(UTC).date()
+        for ev in events
+        if ev.changes and (not_before is None or ev.observed_at >= not_before)
+    }
+
+
+def current_rows(events: Iterable[OddsChanged]) -> list[Row]:
+    """The newest change per quote (bookmaker, event, market, line) in this batch."""
+    best: dict[tuple[str, str, str, Decimal | None], tuple[tuple[datetime, str], Row]] = {}
+    for ev in events:
+        rank = (ev.observed_at, ev.event_id)
+        for change in ev.changes:
+            line = line_value(change["line"])
+            key = (ev.bookmaker, ev.sportradar_id, str(change["market_id"]), line)
+            held = best.get(key)
+            if held is not None and held[0] >= rank:
+                continue
+            best[key] = (rank, (*key, json_text(change["outcomes"]), ev.observed_at, ev.event_id))
+    return [row for _, row in best.values()]
+
+
+def confirmation_rows(events: Iterable[OddsObserved]) -> list[Row]:
+    """The latest observation per board: (sportradar_id, bookmaker, last_confirmed_at)."""
+    latest: dict[tuple[str, str], datetime] = {}
+    for ev in events:
+        key = (ev.sportradar_id, ev.bookmaker)
+        if key not in latest or latest[key] < ev.observed_at:
+            latest[key] = ev.observed_at
+    return [(sr, bm, at) for (sr, bm), at in latest.items()]
+
+
+def sport_event_rows(events: Iterable[OddsObserved]) -> list[Row]:
+    """Per SportRadar id: the newest observation's names and kickoff, every bookmaker that listed
+    it, the first and last observation. Column order: sportradar_id, home_team, away_team,
+    tournament, kickoff_at, bookmakers, first_observed_at, last_observed_at, last_event_id."""
+    out: dict[str, list[Any]] = {}
+    for ev in events:
+        row = out.get(ev.sportradar_id)
+        if row is None:
+            out[ev.sportradar_id] = [
+                ev.sportradar_id,
+                ev.home_team,
+                ev.away_team,
+                ev.tournament,
+                ev.kickoff_at,
+                {ev.bookmaker},
+                ev.observed_at,
+                ev.observed_at,
+                ev.event_id,
+            ]
+            continue
+        row[5].add(ev.bookmaker)
+        row[6] = min(row[6], ev.observed_at)
+        if (ev.observed_at, ev.event_id) > (row[7], row[8]):
+            row[1:5] = [ev.home_team, ev.away_team, ev.tournament, ev.kickoff_at]
+            row[7], row[8] = ev.observed_at, ev.event_id
+    return [(*r[:5], sorted(r[5]), *r[6:]) for r in out.values()]
