@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import structlog
@@ -43,6 +44,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 async def upgrade(engine: AsyncEngine, target: str = HEAD) -> None:
     """Bring the schema to ``target``. Several workers starting at once: one migrates, the others
     wait on the lock and then find nothing to do. The whole upgrade is one transaction."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of our own instead of a dozen
     async with engine.begin() as conn:
         await conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": MIGRATIONS_LOCK})
         before = await conn.run_sync(_current)

@@ -67,16 +67,20 @@ def line_value(line: Any) -> Decimal | None:
 def history_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> list[Row]:
     """One row per changed quote; a key seen twice (same event redelivered) is kept once.
 
+    The key is the table's: (event_id, market_id, line, observed_at). observed_at is in it because
+    the table is partitioned by it, and so that two observations that came with the same event id
+    (a run re-scraped after a crash) are both kept, in one batch or in two alike.
+
     Rows observed before ``not_before`` (outside the retention window) are left out: their daily
     partition is gone or about to be dropped.
     """
-    rows: dict[tuple[str, str, Decimal | None], Row] = {}
+    rows: dict[tuple[str, str, Decimal | None, datetime], Row] = {}
     for ev in events:
         if not_before is not None and ev.observed_at < not_before:
             continue
         for change in ev.changes:
             line = line_value(change["line"])
-            key = (ev.event_id, str(change["market_id"]), line)
+            key = (ev.event_id, str(change["market_id"]), line, ev.observed_at)
             if key in rows:
                 continue
             previous = change.get("previous_outcomes")

@@ -1,4 +1,4 @@
-"""The ``oddstream`` command: up, worker, scrape, simulate, parse.
+"""The ``oddstream`` command: up, worker, scrape, simulate, replay, parse.
 
 ``up`` supervises everything it starts (embedded broker, embedded PostgreSQL, simulated
 bookmakers, one worker) and stops all of it on Ctrl-C or SIGTERM. It writes
@@ -347,6 +347,30 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from projections.replay import GROUPS, run
+    from streams.clock import parse_ts
+
+    settings = resolve(settings)
+    since = None
+    if args.since is not None:
+        try:
+            since = parse_ts(args.since, "--since")
+        except ValueError as exc:
+            raise CommandError(f"--since must be an RFC 3339 time with an offset: {exc}") from exc
+    groups = args.projection or list(GROUPS)
+    asyncio.run(preflight(settings))
+    stats = run(settings, groups, since, args.in_place)
+    how = "in place" if args.in_place or since is not None else "into fresh tables, swapped in"
+    print(f"replayed {', '.join(groups)} {how}")
+    print(f"events read: {stats.events_read}")
+    print(f"rows written: {stats.rows_written}")
+    print(f"events/s: {stats.events_per_s:.0f}")
+    if stats.invalid:
+        print(f"invalid records skipped (dead-lettered when first consumed): {stats.invalid}")
+    return 0
+
+
 def cmd_parse(settings: Settings, args: argparse.Namespace) -> int:
     from streams.sources.model import SourceError
 
@@ -388,6 +412,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=6070)
     sim.add_argument("--events", type=int, default=None)
+    rp = sub.add_parser("replay", help="rebuild PostgreSQL projections from the topics")
+    rp.add_argument("--projection", action="append", choices=("odds", "runs"), help="default: all")
+    when = rp.add_mutually_exclusive_group()
+    when.add_argument("--from-beginning", action="store_true", help="rebuild from the start (default)")
+    when.add_argument("--since", metavar="ISO8601", help="re-apply events since this time, in place")
+    rp.add_argument("--in-place", action="store_true", help="write onto the live tables instead of swapping")
     pa = sub.add_parser("parse", help="parse one saved event response and print the canonical board")
     pa.add_argument("--bookmaker", required=True, choices=BOOKMAKERS)
     pa.add_argument("file")
@@ -399,6 +429,7 @@ COMMANDS = {
     "worker": cmd_worker,
     "scrape": cmd_scrape,
     "simulate": cmd_simulate,
+    "replay": cmd_replay,
     "parse": cmd_parse,
 }
 

@@ -124,7 +124,7 @@ def world(n_events: int = 6, cycles: int = 3, seed: int = 7) -> list[BaseEvent]:
 
 SNAPSHOT_QUERIES = {
     "odds_history": "SELECT event_id, market_id, line, sportradar_id, bookmaker, outcomes, previous_outcomes,"
-    " observed_at, caused_by FROM odds_history ORDER BY event_id, market_id, line NULLS FIRST",
+    " observed_at, caused_by FROM odds_history ORDER BY event_id, market_id, line NULLS FIRST, observed_at",
     "odds_current": "SELECT * FROM odds_current ORDER BY bookmaker, sportradar_id, market_id, line NULLS FIRST",
     "sport_events": "SELECT * FROM sport_events ORDER BY sportradar_id",
     "scrape_runs": "SELECT run_id, status, trigger, requested_at, started_at, last_heartbeat_at, finished_at,"

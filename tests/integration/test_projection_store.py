@@ -231,3 +231,60 @@ async def test_concurrent_writers_of_one_partition_apply_each_record_once(
     finally:
         await pool.close()
     assert await snapshot(_dsn(url)) == ref
+
+
+async def test_one_event_id_observed_twice_is_kept_twice_in_any_batching(
+    database_url: str, events: list[BaseEvent]
+) -> None:
+    """A run re-scraped after a crash publishes a second observation under the same event id; both
+    stay in the history, whether they share a batch (replay) or not (live). Found by the kill test."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    changed = [e for e in events if isinstance(e, OddsChanged)][:5]
+    again = [replace(e, observed_at=e.observed_at + timedelta(seconds=30)) for e in changed]
+    pool = await _migrated(database_url)
+    try:
+        await project(pool, as_records(changed + again), batch=1)
+    finally:
+        await pool.close()
+    one_by_one = await snapshot(_dsn(database_url))
+    url = await _fresh_db(database_url, "twice")
+    pool = await _migrated(url)
+    try:
+        await project(pool, as_records(changed + again), batch=100)
+    finally:
+        await pool.close()
+    together = await snapshot(_dsn(url))
+    assert together == one_by_one
+    assert len(together["odds_history"]) == 2 * sum(len(e.changes) for e in changed)
+
+
+async def test_retention_drops_whole_expired_days_once(database_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from projections.retention import drop_expired
+
+    pool = await _migrated(database_url)
+    now = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    try:
+        days = {(now - timedelta(days=n)).date() for n in range(0, 20)}
+        await store.ensure_partitions(pool, days, store.PartitionCache())
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO odds_history (event_id, market_id, line, sportradar_id, bookmaker, outcomes, observed_at,"
+                " caused_by) SELECT gen_random_uuid(), '1', null, '1', 'betpawa', '[]', $1::timestamptz - n * interval"
+                " '1 day', gen_random_uuid() FROM generate_series(0, 19) n",
+                now,
+            )
+        # two workers sweep at once: one drops, the other skips this tick
+        first, second = await asyncio.gather(drop_expired(pool, 14, now=now), drop_expired(pool, 14, now=now))
+        dropped = sorted(first + second)
+        assert len(dropped) == 6 and len(set(dropped)) == 6
+        assert await drop_expired(pool, 14, now=now) == []
+        async with pool.acquire() as conn:
+            oldest = await conn.fetchval("select min(observed_at) from odds_history")
+            count = await conn.fetchval("select count(*) from odds_history")
+        assert count == 14 and oldest == now - timedelta(days=13)
+    finally:
+        await pool.close()
