@@ -233,8 +233,7 @@ async def apply_changes(
 ) -> int:
     """``OddsChanged`` -> ``odds_history`` (DO NOTHING on its key) and ``odds_quotes`` (newest wins)."""
     events = [r.event for r in recs if isinstance(r.event, OddsChanged)]
-    history = R.history_rows(events, not_before=not_before)
-    current = R.current_rows(events)
+    history, current = R.change_rows(events, not_before=not_before)
     written = 0
     if history:
         await _quietly(conn, _STAGE_HISTORY)
