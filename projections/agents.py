@@ -109,16 +109,11 @@ class Projector:
             self.pool = None
 
 
-def _retention_days(rt: Runtime) -> int:
-    value = getattr(rt.settings, "history_retention_days", None)
-    return retention.DEFAULT_RETENTION_DAYS if value is None else int(value)
-
-
 def register(app: faust.App, rt: Runtime) -> None:
     if not rt.settings.database_url:
         log.warning("no database URL: projection agents not started")
         return
-    projector = Projector(rt.settings.database_url, _retention_days(rt))
+    projector = Projector(rt.settings.database_url, retention.retention_days_of(rt.settings))
 
     def make_agent(name: str, specs: tuple[topics.TopicSpec, ...], types: tuple[type[BaseEvent], ...]) -> None:
         channel = app.topic(

@@ -166,9 +166,9 @@ async def replay(
     name_of_topic = {t: name for name, ts in names.items() for t in ts}
     replay_name = {name: f"{name}@replay" for name in names}
     if retention_days is None:
-        from projections.retention import DEFAULT_RETENTION_DAYS
+        from projections.retention import retention_days_of
 
-        retention_days = DEFAULT_RETENTION_DAYS
+        retention_days = retention_days_of(settings)
     not_before = store.retention_cutoff(retention_days)
 
     stats = ReplayStats()

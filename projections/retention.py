@@ -13,7 +13,16 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import structlog
 
-__all__ = ["CHECK_INTERVAL_S", "DEFAULT_RETENTION_DAYS", "RETENTION_LOCK", "drop_expired", "expired"]
+from streams.settings import Settings
+
+__all__ = [
+    "CHECK_INTERVAL_S",
+    "DEFAULT_RETENTION_DAYS",
+    "RETENTION_LOCK",
+    "drop_expired",
+    "expired",
+    "retention_days_of",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -21,6 +30,13 @@ DEFAULT_RETENTION_DAYS = 14
 """Until ``Settings.history_retention_days`` (``ODDSTREAM_HISTORY_RETENTION_DAYS``) exists; 0 keeps all."""
 CHECK_INTERVAL_S = 3600.0
 RETENTION_LOCK = 7434003
+
+
+def retention_days_of(settings: Settings) -> int:
+    """``Settings.history_retention_days`` once it exists (``ODDSTREAM_HISTORY_RETENTION_DAYS``)."""
+    value = getattr(settings, "history_retention_days", None)
+    return DEFAULT_RETENTION_DAYS if value is None else int(value)
+
 
 _NAME = re.compile(r"odds_history_p(\d{8})")
 
