@@ -65,6 +65,11 @@ PROJECTIONS: dict[str, tuple[tuple[topics.TopicSpec, ...], tuple[type[BaseEvent]
     "runs": ((topics.SCRAPE_REQUESTS, topics.RUNS), RUN_TYPES),
 }
 
+# the projections that are the only consumer of their topic, so dead-letter its invalid records;
+# odds.observed and the run topics are read (and their invalid records lettered) by the board and
+# runs agents, and one DeadLettered per record is the contract
+DEAD_LETTERS_OWNED = frozenset({"odds-changes"})
+
 
 @dataclass
 class Projector:
@@ -141,9 +146,11 @@ def register(app: faust.App, rt: Runtime) -> None:
                 ev = decode(event.value, list(types))
             except InvalidEvent as exc:
                 invalid += 1
+                if name not in DEAD_LETTERS_OWNED:
+                    continue  # the board or runs agent letters the records of these topics, once
                 try:
                     await rt.dead_letter(event, exc.reason)
-                except Exception:  # the agent must not die; the board agent letters the same records
+                except Exception:  # the agent must not die; the record stays in its topic
                     log.exception("dead-letter failed", projection=name)
                 continue
             recs.append(Rec(msg.topic, msg.partition, msg.offset, ev))
