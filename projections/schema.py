@@ -3,7 +3,7 @@
 The migrations (``projections/migrations``) create the live tables in ``public``; ``oddstream
 replay`` creates the same tables, with the same constraint and index names, in a scratch schema
 and moves them into ``public`` at the end. Keep the two in step: a migration that changes a table
-changes ``table_ddl`` too (``tests/unit/test_projection_schema.py`` compares them on a real server).
+changes ``table_ddl`` too (``tests/integration/test_projection_store.py`` compares them on a real server).
 """
 
 from __future__ import annotations

@@ -288,3 +288,33 @@ async def test_retention_drops_whole_expired_days_once(database_url: str) -> Non
         assert count == 14 and oldest == now - timedelta(days=13)
     finally:
         await pool.close()
+
+
+async def test_replay_tables_match_the_migrated_ones(database_url: str) -> None:
+    """projections.schema (used by replay) and the migrations describe the same tables and indexes."""
+    from projections.replay import _create_rebuild_schema
+    from projections.schema import PROJECTION_TABLES, REBUILD_SCHEMA
+
+    pool = await _migrated(database_url)
+    try:
+        await _create_rebuild_schema(pool, list(PROJECTION_TABLES))
+        async with pool.acquire() as conn:
+
+            async def describe(schema: str) -> Any:
+                columns = await conn.fetch(
+                    "select table_name, column_name, data_type, is_nullable, column_default"
+                    " from information_schema.columns where table_schema = $1 and table_name <> 'projection_progress'"
+                    " and table_name <> 'alembic_version' and table_name <> 'odds_current'"
+                    " and table_name not like 'odds_history_p%' order by 1, 2",
+                    schema,
+                )
+                indexes = await conn.fetch(
+                    "select indexname, replace(indexdef, $1 || '.', '') from pg_indexes where schemaname = $1"
+                    " and tablename not in ('projection_progress', 'alembic_version') order by 1",
+                    schema,
+                )
+                return [tuple(r) for r in columns], [tuple(r) for r in indexes]
+
+            assert await describe(REBUILD_SCHEMA) == await describe("public")
+    finally:
+        await pool.close()
