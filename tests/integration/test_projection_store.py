@@ -318,3 +318,37 @@ async def test_replay_tables_match_the_migrated_ones(database_url: str) -> None:
             assert await describe(REBUILD_SCHEMA) == await describe("public")
     finally:
         await pool.close()
+
+
+async def test_migrations_keep_the_first_slices_history_and_run_once_under_concurrency(database_url: str) -> None:
+    """A database made by the first slice (unpartitioned odds_history) keeps every row (BUG-028),
+    and three workers migrating at once leave one schema at head."""
+    from projections.migrate import current_revision
+
+    dsn = _dsn(database_url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "create table odds_history (event_id uuid not null, market_id text not null, line numeric,"
+            " sportradar_id text not null, bookmaker text not null, outcomes jsonb not null, previous_outcomes jsonb,"
+            " observed_at timestamptz not null, caused_by uuid not null, recorded_at timestamptz default now());"
+            " create unique index odds_history_key on odds_history (event_id, market_id, line) nulls not distinct;"
+            " insert into odds_history values"
+            " (gen_random_uuid(), '3743', null, '1', 'betpawa', '[]', null, now() - interval '2 days',"
+            " gen_random_uuid()), (gen_random_uuid(), '5000', 2.5, '1', 'betpawa',"
+            ' \'[{"name":"Over","price":1.9,"suspended":false}]\', \'[]\', now(), gen_random_uuid())'
+        )
+        before = await conn.fetch("select event_id, market_id, line, outcomes from odds_history order by market_id")
+        engines = [create_async_engine(database_url) for _ in range(3)]
+        try:
+            await asyncio.gather(*(upgrade(e) for e in engines))
+            assert await current_revision(engines[0]) == "0001"
+        finally:
+            for e in engines:
+                await e.dispose()
+        after = await conn.fetch("select event_id, market_id, line, outcomes from odds_history order by market_id")
+        assert after == before
+        assert await conn.fetchval("select relkind from pg_class where relname = 'odds_history'") == b"p"
+        assert await conn.fetchval("select to_regclass('odds_history_legacy')") is None
+    finally:
+        await conn.close()
