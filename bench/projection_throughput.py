@@ -213,7 +213,7 @@ async def _run(settings: Settings, args: argparse.Namespace, worker: ManagedProc
         if await conn.fetchval("select to_regclass('odds_history') is not null"):
             break
         await asyncio.sleep(0.5)
-    await asyncio.sleep(8)  # group join
+    await asyncio.sleep(8 + 6 * (args.workers - 1))  # group join and rebalance
     cycles = []
     expected = 0
     for cycle in range(1 + args.steady):
@@ -279,6 +279,7 @@ def main() -> int:
     parser.add_argument("--quotes", type=int, default=170)
     parser.add_argument("--steady", type=int, default=3)
     parser.add_argument("--change", type=float, default=0.05)
+    parser.add_argument("--workers", type=int, default=1, help="oddstream workers sharing the partitions")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="oddstream-bench-"))
     kafka = start_kafka(work / "kafka")
@@ -297,23 +298,27 @@ def main() -> int:
             }
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSTREAM_")}
-        worker = ManagedProcess(
-            [sys.executable, "-m", "streams.cli", "worker"],
-            log_path=work / "worker.log",
-            env={**env, **settings.to_child_env()},
-        )
-        procs.append(worker)
-        result = asyncio.run(_run(settings, args, worker))
+        for n in range(args.workers):
+            procs.append(
+                ManagedProcess(
+                    [sys.executable, "-m", "streams.cli", "worker"],
+                    log_path=work / f"worker-{n}.log",
+                    env={**env, **settings.with_(web_port=free_port()).to_child_env()},
+                )
+            )
+        result = asyncio.run(_run(settings, args, procs[0]))
         result["setup"] = {
             "events": args.events,
             "quotes_per_board": args.quotes,
             "steady_cycles": args.steady,
+            "workers": args.workers,
             "change_share": args.change,
             "broker": f"apache-kafka {kafka.version}",
             "cpus": os.cpu_count(),
         }
         print(json.dumps(result, indent=2))
-        out = Path(__file__).parent / "results" / "projection_throughput.json"
+        suffix = "" if args.workers == 1 else f"-{args.workers}-workers"
+        out = Path(__file__).parent / "results" / f"projection_throughput{suffix}.json"
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         return 0
