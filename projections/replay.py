@@ -30,7 +30,7 @@ from streams import topics
 from streams.events import BaseEvent, InvalidEvent, OddsChanged, decode
 from streams.settings import Settings
 
-__all__ = ["GROUPS", "ReplayStats", "replay"]
+__all__ = ["GROUPS", "ReplayBusy", "ReplayStats", "replay", "topic_partitions"]
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +40,11 @@ GROUPS: dict[str, tuple[tuple[str, tuple[topics.TopicSpec, ...]], ...]] = {
     "runs": (("runs", (topics.SCRAPE_REQUESTS, topics.RUNS)),),
 }
 BATCH = 10_000
+REPLAY_LOCK = 7434004
+
+
+class ReplayBusy(RuntimeError):
+    """Another ``oddstream replay`` holds the replay lock of this database."""
 
 
 @dataclass
@@ -173,7 +178,12 @@ async def replay(
 
     stats = ReplayStats()
     started = time.monotonic()
-    pool = await store.connect_pool(settings.database_url, size=3)
+    pool = await store.connect_pool(settings.database_url, size=4)
+    guard = await pool.acquire()  # holds the session lock: one replay at a time per database
+    if not await guard.fetchval("select pg_try_advisory_lock($1)", REPLAY_LOCK):
+        await pool.release(guard)
+        await pool.close()
+        raise ReplayBusy("another `oddstream replay` is running against this database")
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     cache = store.PartitionCache()
@@ -281,6 +291,8 @@ async def replay(
         bar.close()
     finally:
         await consumer.stop()
+        await guard.execute("select pg_advisory_unlock($1)", REPLAY_LOCK)
+        await pool.release(guard)
         await pool.close()
     stats.seconds = time.monotonic() - started
     log.info(

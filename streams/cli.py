@@ -348,7 +348,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from projections.replay import GROUPS, run
+    from projections.replay import GROUPS, ReplayBusy, run
     from streams.clock import parse_ts
 
     settings = resolve(settings)
@@ -360,7 +360,10 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
             raise CommandError(f"--since must be an RFC 3339 time with an offset: {exc}") from exc
     groups = args.projection or list(GROUPS)
     asyncio.run(preflight(settings))
-    stats = run(settings, groups, since, args.in_place)
+    try:
+        stats = run(settings, groups, since, args.in_place)
+    except ReplayBusy as exc:
+        raise CommandError(str(exc)) from exc
     how = "in place" if args.in_place or since is not None else "into fresh tables, swapped in"
     print(f"replayed {', '.join(groups)} {how}")
     print(f"events read: {stats.events_read}")
@@ -373,14 +376,11 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_parse(settings: Settings, args: argparse.Namespace) -> int:
     from streams.sources.model import SourceError
-
-    if args.bookmaker != "betpawa":
-        raise CommandError(f"no parser for {args.bookmaker} yet (available: betpawa)")
-    from streams.sources.betpawa import parse_event
+    from streams.sources.registry import PARSERS
 
     try:
         payload = json.loads(Path(args.file).read_text())
-        parsed = parse_event(payload)
+        parsed = PARSERS[args.bookmaker](payload)
     except (OSError, ValueError) as exc:
         raise CommandError(f"cannot read {args.file}: {exc}") from exc
     except SourceError as exc:
