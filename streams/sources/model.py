@@ -37,16 +37,20 @@ class Outcome:
 class Quote:
     market_id: str  # canonical BetPawa market type id, e.g. "3743" for 1X2
     market_name: str
-    line: float | None
+    line: float | None  # O/U total, or the home handicap; None for a market without lines
     outcomes: tuple[Outcome, ...]
+    complete: bool = True  # False: an outcome was dropped or is missing, so no margin is comparable
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "market_id": self.market_id,
             "market_name": self.market_name,
             "line": self.line,
             "outcomes": [o.to_json() for o in self.outcomes],
         }
+        if not self.complete:  # only when partial, so complete boards keep their established shape
+            out["complete"] = False
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
 import aiohttp
 
+from streams.sources import bet9ja, sportybet
 from streams.sources.betpawa import BetPawaClient, parse_event
 from streams.sources.model import ParsedEvent, SourceError
 
-__all__ = ["ScrapeResult", "available_bookmakers", "scrape_bookmaker"]
+__all__ = ["PARSERS", "ScrapeResult", "available_bookmakers", "scrape_bookmaker"]
+
+# The pure event-detail parser of each bookmaker (payload as the API answers it -> canonical board).
+PARSERS: Final[Mapping[str, Callable[[Any], ParsedEvent]]] = {
+    "betpawa": parse_event,
+    "sportybet": sportybet.parse_event,
+    "bet9ja": bet9ja.parse_event,
+}
 
 
 @dataclass(frozen=True, slots=True)
