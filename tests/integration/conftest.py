@@ -46,12 +46,24 @@ class TestBroker:
         return self.kind in ("apache-kafka", "testcontainers", "external")
 
 
+_SAID: list[str] = []
+
+
 def _say(config: pytest.Config, line: str) -> None:
+    """Print past pytest's output capture now, and again in the summary, so every log names its broker."""
+    _SAID.append(line)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
         print(line, file=sys.stderr)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _SAID:
+        terminalreporter.write_line(line)
 
 
 def _docker_answers() -> bool:
