@@ -6,6 +6,10 @@ is one plain JSON object: the envelope (``event_id``, ``event_type``, ``schema_v
 any Kafka client decodes. ``decode`` validates everything it returns: a record that is not JSON,
 has an unknown ``event_type``, misses a required field, has a wrong type or a naive timestamp
 raises ``InvalidEvent`` with the reason, and the caller dead-letters it.
+
+Versions: a record of an older ``schema_version`` is lifted to the current one on read by the pure
+upcasters of ``streams.upcasters`` before it is validated, so consumers only ever see the current
+shape; a record newer than this reader is invalid.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar, Union
 
 from streams.clock import format_ts, parse_ts, utc_now
+from streams.upcasters import UPCASTERS, UpcastError, Upcasters
 
 __all__ = [
     "EVENT_TYPES",
@@ -284,13 +289,13 @@ def encode(event: BaseEvent) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-_HINTS: dict[str, dict[str, Any]] = {}
+_HINTS: dict[type[BaseEvent], dict[str, Any]] = {}
 
 
 def _hints(cls: type[BaseEvent]) -> dict[str, Any]:
-    hints = _HINTS.get(cls.event_type)
+    hints = _HINTS.get(cls)
     if hints is None:
-        hints = _HINTS[cls.event_type] = typing.get_type_hints(cls)
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
     return hints
 
 
@@ -386,10 +391,20 @@ def _check(event: BaseEvent) -> None:
             raise InvalidEvent(f"unknown bookmakers: {', '.join(unknown)}")
 
 
-def from_mapping(data: Mapping[str, Any], expected: Sequence[type[E]] | None = None) -> E:
-    """Build and validate an event from a decoded JSON object."""
+def from_mapping(
+    data: Mapping[str, Any],
+    expected: Sequence[type[E]] | None = None,
+    *,
+    upcasters: Upcasters = UPCASTERS,
+    types: Mapping[str, type[BaseEvent]] = EVENT_TYPES,
+) -> E:
+    """Build and validate an event from a decoded JSON object, upcast to its type's current version.
+
+    ``upcasters`` and ``types`` are the registries to read with (tests pass their own to prove a
+    version change before one is made).
+    """
     event_type = data.get("event_type")
-    cls = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
+    cls = types.get(event_type) if isinstance(event_type, str) else None
     if cls is None:
         raise InvalidEvent(f"unknown event_type: {event_type!r}")
     if expected is not None and cls not in expected:
@@ -401,6 +416,11 @@ def from_mapping(data: Mapping[str, Any], expected: Sequence[type[E]] | None = N
         raise InvalidEvent("schema_version must be >= 1")
     if version > cls.schema_version:
         raise InvalidEvent(f"schema_version {version} of {event_type} is newer than this reader")
+    if version < cls.schema_version:
+        try:
+            data = upcasters.upcast(data, cls.schema_version)
+        except UpcastError as exc:
+            raise InvalidEvent(str(exc)) from exc
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
@@ -417,14 +437,20 @@ def from_mapping(data: Mapping[str, Any], expected: Sequence[type[E]] | None = N
     return event
 
 
-def decode(raw: bytes | str | Mapping[str, Any], expected: Sequence[type[E]] | None = None) -> E:
-    """Parse and validate one wire record; raise ``InvalidEvent`` with the reason otherwise."""
+def decode(
+    raw: bytes | str | Mapping[str, Any],
+    expected: Sequence[type[E]] | None = None,
+    *,
+    upcasters: Upcasters = UPCASTERS,
+    types: Mapping[str, type[BaseEvent]] = EVENT_TYPES,
+) -> E:
+    """Parse, upcast and validate one wire record; raise ``InvalidEvent`` with the reason otherwise."""
     if isinstance(raw, Mapping):
-        return from_mapping(raw, expected)
+        return from_mapping(raw, expected, upcasters=upcasters, types=types)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidEvent(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidEvent("not a JSON object")
-    return from_mapping(data, expected)
+    return from_mapping(data, expected, upcasters=upcasters, types=types)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import json
+import re
+import typing
 from collections.abc import Callable
+from dataclasses import MISSING, fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,8 @@ from streams.events import (
     encode,
 )
 from streams.schemas import DEFAULT_DIRECTORY, file_name, json_schema, write_all
+from streams.topics import TOPICS
+from streams.upcasters import UPCASTERS
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schemas"
 T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -100,9 +105,98 @@ def test_committed_schemas_match_the_generator(tmp_path: Path) -> None:
     generated = {p.name: p.read_bytes() for p in written}
     committed = {p.name: p.read_bytes() for p in COMMITTED.glob("*.json")}
     hint = "schemas/ is out of date: run python -m streams.schemas (and commit the result)"
-    assert sorted(generated) == sorted(committed), f"missing or extra schema files; {hint}"
+    assert set(generated) <= set(committed), f"missing schema files; {hint}"
     for name, content in generated.items():
         assert committed[name] == content, f"{name} differs; {hint}"
+    # what is committed beyond the current versions are older, published versions: each must still be
+    # readable, through upcasters, as its type's current version
+    for name in sorted(set(committed) - set(generated)):
+        m = SCHEMA_NAME.fullmatch(name)
+        assert m and m["type"] in EVENT_TYPES, f"{name}: no such event type; {hint}"
+        current = EVENT_TYPES[m["type"]].schema_version
+        assert int(m["version"]) < current, f"{name}: a version the code does not have"
+        assert UPCASTERS.reaches(m["type"], int(m["version"]), current), f"{name}: no upcaster chain to v{current}"
+
+
+# -- (a2) what every committed schema states: topic, key, required fields, offsets on times -------
+
+SCHEMA_NAME = re.compile(r"(?P<ns>[a-z]+)\.(?P<type>[A-Za-z]+)\.v(?P<version>[0-9]+)\.json")
+COMMITTED_FILES = sorted(COMMITTED.glob("*.json"))
+CONTRACT_TOPICS = {spec.name for spec in TOPICS}
+
+
+def _committed(path: Path) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].removeprefix("#/$defs/")]
+    return node
+
+
+def _time_fields(schema: dict[str, Any], node: dict[str, Any], where: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every property in the schema (nested objects, arrays, $defs) that is a timestamp or named like one."""
+    node = _resolve(schema, node)
+    found = []
+    for name, prop in node.get("properties", {}).items():
+        here = f"{where}.{name}"
+        branches = [_resolve(schema, b) for b in prop.get("anyOf", [prop])]
+        if name.endswith("_at") or name == "now" or any(b.get("format") == "date-time" for b in branches):
+            found.append((here, prop))
+        for branch in branches:
+            if branch.get("type") == "object" or "properties" in branch:
+                found += _time_fields(schema, branch, here)
+            items = branch.get("items")
+            if isinstance(items, dict):
+                found += _time_fields(schema, items, f"{here}[]")
+    return found
+
+
+@pytest.mark.parametrize("path", COMMITTED_FILES, ids=lambda p: p.name)
+def test_every_committed_schema_states_topic_key_and_required_fields(path: Path) -> None:
+    schema = _committed(path)
+    m = SCHEMA_NAME.fullmatch(path.name)
+    assert m, f"{path.name} is not named <namespace>.<EventType>.v<N>.json"
+    assert schema["title"] == m["type"]
+    assert schema["properties"]["event_type"]["const"] == m["type"]
+    assert schema["properties"]["schema_version"]["const"] == int(m["version"])
+    assert schema["x-topic"] in CONTRACT_TOPICS and schema["x-topic"].startswith(m["ns"] + ".")
+    key = schema["x-key"]
+    assert key in schema["properties"], f"the key {key} is not a field"
+    key_types = schema["properties"][key].get("type")
+    assert key in schema["required"] or "null" in (key_types or []), f"the key {key} may be absent"
+    assert {"event_id", "event_type", "schema_version", "occurred_at"} <= set(schema["required"])
+    assert set(schema["required"]) <= set(schema["properties"])
+    cls = EVENT_TYPES[m["type"]]
+    if int(m["version"]) == cls.schema_version:
+        assert schema["x-topic"] == cls.topic and key == cls.key_field
+        without_default = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        envelope = {"event_id", "event_type", "schema_version", "occurred_at"}
+        assert set(schema["required"]) == without_default | envelope
+
+
+@pytest.mark.parametrize("path", COMMITTED_FILES, ids=lambda p: p.name)
+def test_every_timestamp_in_a_committed_schema_requires_an_offset(path: Path) -> None:
+    schema = _committed(path)
+    times = _time_fields(schema, schema, "$")
+    assert any(where == "$.occurred_at" for where, _ in times)
+    cls = EVENT_TYPES[SCHEMA_NAME.fullmatch(path.name)["type"]]  # type: ignore[index]
+    hinted = {f.name for f in fields(cls) if _hint(cls, f.name) in (datetime, datetime | None)}
+    assert {f"$.{name}" for name in hinted} <= {where for where, _ in times}
+    for where, prop in times:
+        check = Draft202012Validator(
+            {"$defs": schema.get("$defs", {}), **prop}, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
+        for good in ("2026-11-28T12:00:00Z", "2026-11-28T12:00:00.250+01:00", "2026-11-28T12:00:00-05:30"):
+            assert check.is_valid(good), f"{path.name} {where} refuses {good}"
+        for naive in ("2026-11-28T12:00:00", "2026-11-28T12:00:00.5", "2026-11-28 12:00:00", "2026-11-28"):
+            assert not check.is_valid(naive), f"{path.name} {where} accepts the naive {naive}"
+
+
+def _hint(cls: type[BaseEvent], name: str) -> Any:
+    return typing.get_type_hints(cls).get(name)
 
 
 def test_generation_is_deterministic_and_well_formed(tmp_path: Path) -> None:
