@@ -31,6 +31,7 @@ from streams.upcasters import UPCASTERS, UpcastError, Upcasters
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_RECORD_BYTES",
     "BaseEvent",
     "DeadLettered",
     "InvalidEvent",
@@ -54,6 +55,11 @@ __all__ = [
 _ID_NAMESPACE = uuid.UUID("6f1d1e3c-5b0a-4c1e-9a63-0dd5a7e0c0de")
 
 TRIGGERS = ("schedule", "api", "retry", "cli")
+
+MAX_RECORD_BYTES = 512 * 1024
+"""The largest record ``decode`` accepts. A full board (about 170 quotes) is some 30 KB; anything this
+big is a fault, and it stays small enough that its ``DeadLettered`` (original as base64) still fits
+Kafka's default 1 MB message limit."""
 BOOKMAKER_NAMES = ("betpawa", "sportybet", "bet9ja")
 
 
@@ -447,6 +453,8 @@ def decode(
     """Parse, upcast and validate one wire record; raise ``InvalidEvent`` with the reason otherwise."""
     if isinstance(raw, Mapping):
         return from_mapping(raw, expected, upcasters=upcasters, types=types)
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidEvent(f"record too large: {len(raw)} bytes, the limit is {MAX_RECORD_BYTES}")
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -184,3 +184,18 @@ def test_changed_events_check_bookmaker_and_sportradar_id() -> None:
     body["bookmaker"] = "bet365"
     with pytest.raises(InvalidEvent, match="bookmaker"):
         decode(json.dumps(body).encode())
+
+
+def test_a_record_over_the_size_limit_is_invalid_however_well_formed() -> None:
+    from streams.events import MAX_RECORD_BYTES
+
+    body = json.loads(encode(SAMPLES[1]))
+    body["padding"] = ""
+    size = len(json.dumps(body).encode())
+    body["padding"] = "x" * (MAX_RECORD_BYTES - size)
+    at_limit = json.dumps(body).encode()
+    assert len(at_limit) == MAX_RECORD_BYTES
+    assert decode(at_limit) == SAMPLES[1]
+    body["padding"] += "x"
+    with pytest.raises(InvalidEvent, match=f"record too large: {MAX_RECORD_BYTES + 1} bytes"):
+        decode(json.dumps(body).encode())
