@@ -191,7 +191,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             from streams.runtime.procs import wait_for_tcp
 
             wait_for_tcp("127.0.0.1", port, 30.0, sim)
-            settings = settings.with_(bookmaker_urls={"betpawa": f"http://127.0.0.1:{port}"})
+            settings = settings.with_(bookmaker_urls={bm: f"http://127.0.0.1:{port}" for bm in BOOKMAKERS})
             child_env = {**os.environ, **settings.to_child_env()}
         asyncio.run(preflight(settings))
         _runtime_path(settings).write_text(
@@ -327,7 +327,13 @@ def cmd_scrape(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.sources.simulator import run_simulator
+    from streams.sources.simulator import parse_faults, parse_latency, run_simulator
+
+    try:
+        latency = parse_latency(settings.simulator_latency)
+        faults = parse_faults(settings.simulator_faults)
+    except ValueError as exc:
+        raise CommandError(f"ODDSTREAM_SIMULATOR_LATENCY / ODDSTREAM_SIMULATOR_FAULTS: {exc}") from exc
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -335,9 +341,15 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         sim = await run_simulator(
-            args.host, args.port, n_events=args.events or settings.simulator_events, tick_s=settings.simulator_tick_s
+            args.host,
+            args.port,
+            n_events=args.events or settings.simulator_events,
+            tick_s=settings.simulator_tick_s,
+            seed=settings.simulator_seed,
+            latency=latency,
+            faults=faults,
         )
-        print(f"betpawa simulator: {sim.url}", flush=True)
+        print(f"simulated bookmakers (betpawa, sportybet, bet9ja): {sim.url}", flush=True)
         try:
             await stop.wait()
         finally:

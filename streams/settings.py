@@ -89,6 +89,12 @@ class Settings:
     """Size of the simulated world."""
     simulator_tick_s: float = 60.0
     """How often the simulated bookmakers move their prices."""
+    simulator_seed: int = 7
+    """Seed of the simulated world, its latencies and faults."""
+    simulator_latency: str = "default"
+    """Per-request latency of the simulated bookmakers: ``default``, ``0``, or ``bm=median[:p95]`` in ms."""
+    simulator_faults: str = ""
+    """Faults of the simulated bookmakers, e.g. ``timeout=0.02,5xx=0.03,malformed=0.01,missing=0.01``."""
     log_level: str = "INFO"
 
     @classmethod
@@ -117,6 +123,9 @@ class Settings:
             session_timeout_s=_float(env, "ODDSTREAM_SESSION_TIMEOUT_S", 10.0),
             simulator_events=_int(env, "ODDSTREAM_SIMULATOR_EVENTS", 1300, minimum=1),
             simulator_tick_s=_float(env, "ODDSTREAM_SIMULATOR_TICK_S", 60.0),
+            simulator_seed=_int(env, "ODDSTREAM_SIMULATOR_SEED", 7),
+            simulator_latency=env.get("ODDSTREAM_SIMULATOR_LATENCY") or "default",
+            simulator_faults=env.get("ODDSTREAM_SIMULATOR_FAULTS", ""),
             log_level=(env.get("ODDSTREAM_LOG_LEVEL") or "INFO").upper(),
         )
 
@@ -149,6 +158,9 @@ class Settings:
             "ODDSTREAM_SESSION_TIMEOUT_S": str(self.session_timeout_s),
             "ODDSTREAM_SIMULATOR_EVENTS": str(self.simulator_events),
             "ODDSTREAM_SIMULATOR_TICK_S": str(self.simulator_tick_s),
+            "ODDSTREAM_SIMULATOR_SEED": str(self.simulator_seed),
+            "ODDSTREAM_SIMULATOR_LATENCY": self.simulator_latency,
+            "ODDSTREAM_SIMULATOR_FAULTS": self.simulator_faults,
             "ODDSTREAM_LOG_LEVEL": self.log_level,
         }
         if self.kafka_url:

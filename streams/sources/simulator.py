@@ -1,4 +1,10 @@
-"""A fake BetPawa v4 API over a generated ``World``, for tests and local runs (no network beyond loopback).
+"""Fake BetPawa, SportyBet and Bet9ja APIs over one generated world, for tests, benchmarks and local runs.
+
+All three answer on one port (their paths do not overlap); the competitors' views of the world are
+rendered by ``books.py``. Each request waits a latency drawn from its bookmaker's distribution and
+may meet a fault switched on by ``Faults``; ``GET /_simulator/stats`` says what was served.
+
+BetPawa's v4 API:
 
 It mimics what the real API is known to do (bookmakers.md §1): ``x-pawa-brand`` is required (403
 otherwise), a client that does not ask for ``application/json`` gets protobuf bytes, an
@@ -9,11 +15,13 @@ capped at 100, unknown event ids are 404, and event details use the v4 shape of 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -21,14 +29,39 @@ import structlog
 from aiohttp import web
 
 from streams.clock import require_aware, utc_now
+from streams.sources.bet9ja import EVENT_PATH as B9_EVENT_PATH
+from streams.sources.bet9ja import EVENTS_PATH as B9_EVENTS_PATH
+from streams.sources.bet9ja import SPORTS_PATH as B9_SPORTS_PATH
 from streams.sources.betpawa import EVENT_PATH, LIST_PATH, LIST_TAKE
+from streams.sources.books import (
+    EXTRA_SHARE,
+    BookView,
+    render_bet9ja_event,
+    render_bet9ja_group,
+    render_bet9ja_sports,
+    render_sportybet_event,
+    render_sportybet_events,
+    render_sportybet_tournaments,
+    unit,
+)
+from streams.sources.sportybet import EVENT_PATH as SB_EVENT_PATH
+from streams.sources.sportybet import EVENTS_PATH as SB_EVENTS_PATH
+from streams.sources.sportybet import TOURNAMENTS_PATH as SB_TOURNAMENTS_PATH
 from streams.sources.world import World, WorldEvent, WorldMarket, build_world, fair_total
 
 __all__ = [
+    "DEFAULT_LATENCY",
+    "NO_LATENCY",
     "PROTOBUF_CONTENT_TYPE",
+    "Faults",
+    "Latency",
     "RunningSimulator",
+    "SimulatedBooks",
     "TickingWorld",
     "create_betpawa_app",
+    "create_simulator_app",
+    "parse_faults",
+    "parse_latency",
     "render_event",
     "render_list_item",
     "run_simulator",
@@ -309,11 +342,406 @@ def create_betpawa_app(world_provider: Callable[[], World]) -> web.Application:
     return app
 
 
+# --------------------------------------------------------------------------------------------------
+# the three bookmakers on one port: latency, faults, header checks, stats
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """A log-normal per-request latency, given by its median and 95th percentile (ms)."""
+
+    median_ms: float
+    p95_ms: float
+
+    def draw_s(self, rng: random.Random) -> float:
+        if self.median_ms <= 0:
+            return 0.0
+        sigma = math.log(max(self.p95_ms, self.median_ms) / self.median_ms) / 1.645
+        return self.median_ms * math.exp(sigma * rng.gauss(0.0, 1.0)) / 1000
+
+
+# figures.md §3, sequential detail latency of the reference: avg (~median) and p95
+DEFAULT_LATENCY: Final[Mapping[str, Latency]] = {
+    "betpawa": Latency(380, 517),
+    "sportybet": Latency(589, 979),
+    "bet9ja": Latency(641, 841),
+}
+NO_LATENCY: Final[Mapping[str, Latency]] = {bm: Latency(0, 0) for bm in DEFAULT_LATENCY}
+
+
+def parse_latency(spec: str) -> dict[str, Latency]:
+    """``ODDSTREAM_SIMULATOR_LATENCY``: ``default``, ``0`` (none) or ``bm=median[:p95],...`` in ms.
+
+    Bookmakers not named keep their default.
+    """
+    text = spec.strip().lower()
+    if text in ("", "default"):
+        return dict(DEFAULT_LATENCY)
+    if text in ("0", "off", "none"):
+        return dict(NO_LATENCY)
+    out = dict(DEFAULT_LATENCY)
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in DEFAULT_LATENCY:
+            raise ValueError(f"latency part {part!r}: expected <betpawa|sportybet|bet9ja>=median_ms[:p95_ms]")
+        median, _, p95 = value.partition(":")
+        try:
+            m = float(median)
+            out[name] = Latency(m, float(p95) if p95 else m)
+        except ValueError as exc:
+            raise ValueError(f"latency part {part!r}: not a number") from exc
+        if m < 0 or out[name].p95_ms < m:
+            raise ValueError(f"latency part {part!r}: need 0 <= median <= p95")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Switchable faults, as the probability of each per request (decided by seed, never by chance).
+
+    ``timeout``, ``server_error`` (5xx) hit every endpoint and are what clients retry; ``malformed``
+    (truncated JSON) and ``missing`` (a required field removed) hit event details only.
+    ``bet9ja_limit``: Bet9ja answers 403 while more than this many requests are in flight (0: off).
+    """
+
+    timeout: float = 0.0
+    server_error: float = 0.0
+    malformed: float = 0.0
+    missing: float = 0.0
+    bet9ja_limit: int = 15
+    hang_s: float = 30.0
+
+    @property
+    def any(self) -> bool:
+        return self.timeout + self.server_error + self.malformed + self.missing > 0
+
+
+_FAULT_KEYS: Final = {"timeout": "timeout", "5xx": "server_error", "malformed": "malformed", "missing": "missing"}
+
+
+def parse_faults(spec: str) -> Faults:
+    """``ODDSTREAM_SIMULATOR_FAULTS``, e.g. ``timeout=0.02,5xx=0.03,malformed=0.01,missing=0.01``.
+
+    Also ``bet9ja_limit=N`` (default 15; 0 = off) and ``hang_s=S`` (how long a timeout hangs, 30).
+    """
+    values: dict[str, Any] = {}
+    for part in (p for p in spec.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip().lower()
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise ValueError(f"fault {part!r}: not a number") from exc
+        if not sep or number < 0:
+            raise ValueError(f"fault {part!r}: expected name=value >= 0")
+        if name in _FAULT_KEYS:
+            if number > 1:
+                raise ValueError(f"fault {part!r}: a probability is at most 1")
+            values[_FAULT_KEYS[name]] = number
+        elif name == "bet9ja_limit":
+            values["bet9ja_limit"] = int(number)
+        elif name == "hang_s":
+            values["hang_s"] = number
+        else:
+            raise ValueError(f"unknown fault {name!r} (timeout, 5xx, malformed, missing, bet9ja_limit, hang_s)")
+    faults = Faults(**values)
+    if faults.timeout + faults.server_error + faults.malformed + faults.missing > 1:
+        raise ValueError("fault probabilities add up to more than 1")
+    return faults
+
+
+class SimulatedBooks:
+    """The current state of all three bookmakers: BetPawa's ticking world, the competitors' extra one."""
+
+    def __init__(self, seed: int, n_events: int, *, tick_s: float, now: datetime) -> None:
+        self.seed = seed
+        self.world = TickingWorld(build_world(seed, n_events, now=now), tick_s=tick_s)
+        n_extra = round(n_events * EXTRA_SHARE)
+        self.extra = TickingWorld(build_world(seed + 1_000_003, n_extra, now=now), tick_s=tick_s)
+        self._view: BookView | None = None
+
+    def advance(self, steps: int = 1) -> None:
+        self.world.advance(steps)
+        self.extra.advance(steps)
+
+    def view(self) -> BookView:
+        main = self.world.current()
+        extra = self.extra.current()
+        if self._view is None or self._view.main is not main or self._view.extra is not extra:
+            taken = {e.sportradar_id for e in main.events}
+            if any(e.sportradar_id in taken for e in extra.events):
+                extra = World(
+                    seed=extra.seed,
+                    step=extra.step,
+                    now=extra.now,
+                    events=tuple(e for e in extra.events if e.sportradar_id not in taken),
+                )
+            self._view = BookView(self.seed, main, extra)
+        return self._view
+
+
+BOOKS_KEY: Final[web.AppKey[SimulatedBooks]] = web.AppKey("books")
+STATE_KEY: Final[web.AppKey[_ServerState]] = web.AppKey("state")
+STATS_PATH: Final = "/_simulator/stats"
+
+
+@dataclass
+class _BookStats:
+    requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    throttled: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    served_events: set[str] = field(default_factory=set)  # detail ids answered with a usable event
+    failed_events: dict[str, str] = field(default_factory=dict)  # detail id -> fault that reached the client
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "max_in_flight": self.max_in_flight,
+            "throttled": self.throttled,
+            "faults": dict(self.faults),
+            "served_events": sorted(self.served_events),
+            "failed_events": dict(self.failed_events),
+        }
+
+
+class _ServerState:
+    def __init__(self, seed: int, latency: Mapping[str, Latency], faults: Faults) -> None:
+        self.seed = seed
+        self.latency = dict(latency)
+        self.faults = faults
+        self.rng = {bm: random.Random(f"oddstream-latency:{seed}:{bm}") for bm in DEFAULT_LATENCY}
+        self.attempts: dict[tuple[str, str], int] = {}
+        self.stats = {bm: _BookStats() for bm in DEFAULT_LATENCY}
+
+    def fault(self, bm: str, key: str, detail: bool) -> str | None:
+        """The fault of this request (by seed and attempt number of ``key``), or None."""
+        if not self.faults.any:
+            return None
+        attempt = self.attempts[(bm, key)] = self.attempts.get((bm, key), 0) + 1
+        u = unit(self.seed, "fault", bm, key, attempt)
+        f = self.faults
+        for name, p in (("timeout", f.timeout), ("5xx", f.server_error)):
+            if u < p:
+                return name
+            u -= p
+        if detail:
+            for name, p in (("malformed", f.malformed), ("missing", f.missing)):
+                if u < p:
+                    return name
+                u -= p
+        return None
+
+
+_PREFIXES: Final = (
+    ("/api/sportsbook/", "betpawa"),
+    ("/api/ng/", "sportybet"),
+    ("/desktop/feapi/", "bet9ja"),
+)
+_DETAIL_PATHS: Final = (EVENT_PATH.split("{")[0], SB_EVENT_PATH, B9_EVENT_PATH)
+_AKAMAI_403: Final = (
+    "<HTML><HEAD>\n<TITLE>Access Denied</TITLE>\n</HEAD><BODY>\nReference #18.deadbeef\n</BODY></HTML>\n"
+)
+
+
+def _bookmaker_of(path: str) -> str | None:
+    for prefix, bm in _PREFIXES:
+        if path.startswith(prefix):
+            return bm
+    return None
+
+
+def _request_key(request: web.Request) -> tuple[str, bool]:
+    """(fault key, is an event detail): the event id for details, else the path and query."""
+    q = request.query
+    path = request.path
+    if path.startswith(_DETAIL_PATHS[0]) and path.rstrip("/").split("/")[-1].isdigit():
+        return f"event:{path.rstrip('/').split('/')[-1]}", True
+    if path == SB_EVENT_PATH:
+        return f"event:{q.get('eventId', '')}", True
+    if path == B9_EVENT_PATH:
+        return f"event:{q.get('EVENTID', '')}", True
+    stable = "&".join(f"{k}={v}" for k, v in sorted(q.items()) if k != "_t")
+    return f"{path}?{stable}", False
+
+
+def _headers_refused(bm: str, request: web.Request) -> web.Response | None:
+    headers = request.headers
+    if bm == "betpawa" and not headers.get("x-pawa-brand"):
+        return web.Response(status=403, text="Forbidden", content_type="text/html")
+    if bm == "sportybet" and not (headers.get("clientid") and headers.get("operid")):
+        return web.json_response({"bizCode": 19000, "message": "clientid and operid are required", "data": None})
+    if bm == "bet9ja" and not headers.get("user-agent", "").startswith("Mozilla/"):
+        return web.Response(status=403, text=_AKAMAI_403, content_type="text/html")
+    return None
+
+
+def _damaged(bm: str, fault: str, payload: Any) -> bytes:
+    """The bytes of ``payload`` with ``fault`` applied (``malformed`` or ``missing``)."""
+    if fault == "malformed":
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        return raw[: max(1, len(raw) // 2)]
+    if bm == "betpawa":
+        payload = {k: v for k, v in payload.items() if k != "participants"}
+    elif bm == "sportybet":
+        payload = {**payload, "data": {k: v for k, v in payload["data"].items() if k != "homeTeamName"}}
+    else:
+        payload = {**payload, "D": {k: v for k, v in payload["D"].items() if k != "DS"}}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+@web.middleware
+async def _bookmaker_gate(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    bm = _bookmaker_of(request.path)
+    state = request.app[STATE_KEY]
+    if bm is None:
+        response: web.StreamResponse = await handler(request)
+        return response
+    stats = state.stats[bm]
+    stats.requests += 1
+    stats.in_flight += 1
+    stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+    try:
+        if bm == "bet9ja" and 0 < state.faults.bet9ja_limit < stats.in_flight:
+            stats.throttled += 1
+            return web.Response(status=403, text=_AKAMAI_403, content_type="text/html")
+        refused = _headers_refused(bm, request)
+        if refused is not None:
+            return refused
+        key, detail = _request_key(request)
+        fault = state.fault(bm, key, detail)
+        delay = state.latency[bm].draw_s(state.rng[bm])
+        if fault is not None:
+            stats.faults[fault] = stats.faults.get(fault, 0) + 1
+        if fault == "timeout":
+            await asyncio.sleep(state.faults.hang_s)
+            return web.Response(status=504, text="upstream timeout")
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if fault == "5xx":
+            return web.Response(status=503, text="Service Unavailable", content_type="text/html")
+        response = await handler(request)
+        if detail and isinstance(response, web.Response) and response.status == 200 and response.body is not None:
+            event_key = key.removeprefix("event:")
+            if fault in ("malformed", "missing"):
+                payload = json.loads(bytes(response.body))  # type: ignore[arg-type]
+                stats.failed_events[event_key] = fault
+                return web.Response(body=_damaged(bm, fault, payload), content_type="application/json")
+            stats.served_events.add(event_key)
+        return response
+    finally:
+        stats.in_flight -= 1
+
+
+# -- SportyBet handlers ---------------------------------------------------------------------------
+
+
+def _sb_error(message: str) -> web.Response:
+    return web.json_response({"bizCode": 4000, "message": message, "data": None})
+
+
+async def _sb_tournaments(request: web.Request) -> web.Response:
+    if request.query.get("sportId", "sr:sport:1") != "sr:sport:1" or "productId" not in request.query:
+        return _sb_error("sportId sr:sport:1 and productId are required")
+    return web.json_response(render_sportybet_tournaments(request.app[BOOKS_KEY].view().listings["sportybet"]))
+
+
+async def _sb_events(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+        tournament = body[0]["tournamentId"][0][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return _sb_error("body must be [{sportId, marketId, tournamentId: [[id]]}]")
+    view = request.app[BOOKS_KEY].view()
+    return web.json_response(render_sportybet_events(view.seed, view.listings["sportybet"], str(tournament), view.step))
+
+
+async def _sb_event(request: web.Request) -> web.Response:
+    event_id = request.query.get("eventId", "")
+    if not event_id.startswith("sr:match:") or request.query.get("productId") != "3":
+        return _sb_error("eventId must be sr:match:<n> and productId 3")
+    view = request.app[BOOKS_KEY].view()
+    listing = view.by_id["sportybet"].get(event_id)
+    if listing is None:
+        return web.json_response({"bizCode": 19999, "message": "event not found", "data": None})
+    return web.json_response(render_sportybet_event(view.seed, listing.event, view.step))
+
+
+# -- Bet9ja handlers ------------------------------------------------------------------------------
+
+
+async def _b9_sports(request: web.Request) -> web.Response:
+    return web.json_response(render_bet9ja_sports(request.app[BOOKS_KEY].view().listings["bet9ja"]))
+
+
+async def _b9_group(request: web.Request) -> web.Response:
+    view = request.app[BOOKS_KEY].view()
+    group = request.query.get("GROUPID", "")
+    return web.json_response(render_bet9ja_group(view.seed, view.listings["bet9ja"], group, view.step))
+
+
+async def _b9_event(request: web.Request) -> web.Response:
+    view = request.app[BOOKS_KEY].view()
+    listing = view.by_id["bet9ja"].get(request.query.get("EVENTID", ""))
+    if listing is None:
+        return web.json_response({"R": "E", "D": None})
+    return web.json_response(render_bet9ja_event(view.seed, listing, view.step))
+
+
+async def _stats(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    view = request.app[BOOKS_KEY].view()
+    listed = {
+        "betpawa": len(view.main.events),
+        **{bm: len(ls) for bm, ls in view.listings.items()},
+    }
+    return web.json_response(
+        {
+            "step": view.step,
+            "listed": listed,
+            "bookmakers": {bm: s.to_json() for bm, s in state.stats.items()},
+        }
+    )
+
+
+def create_simulator_app(
+    books: SimulatedBooks,
+    *,
+    latency: Mapping[str, Latency] = NO_LATENCY,
+    faults: Faults | None = None,
+) -> web.Application:
+    """One aiohttp app answering the BetPawa, SportyBet and Bet9ja APIs (their paths do not overlap)."""
+    app = web.Application(middlewares=[_bookmaker_gate])
+    provider: WorldProvider = books.world
+    app[WORLD_KEY] = provider
+    app[BOOKS_KEY] = books
+    app[STATE_KEY] = _ServerState(books.seed, latency, faults or Faults())
+    app.router.add_get(LIST_PATH, _list_events)
+    app.router.add_get(EVENT_PATH.replace("{event_id}", "{event_id:[0-9]+}"), _event_detail)
+    app.router.add_get(SB_TOURNAMENTS_PATH, _sb_tournaments)
+    app.router.add_post(SB_EVENTS_PATH, _sb_events)
+    app.router.add_get(SB_EVENT_PATH, _sb_event)
+    app.router.add_get(B9_SPORTS_PATH, _b9_sports)
+    app.router.add_get(B9_EVENTS_PATH, _b9_group)
+    app.router.add_get(B9_EVENT_PATH, _b9_event)
+    app.router.add_get(STATS_PATH, _stats)
+    return app
+
+
 @dataclass
 class RunningSimulator:
     url: str
     world: TickingWorld
     runner: web.AppRunner
+    books: SimulatedBooks
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """The base URL of each bookmaker (all three answer on the same port)."""
+        return {bm: self.url for bm in DEFAULT_LATENCY}
 
     async def stop(self) -> None:
         await self.runner.cleanup()
@@ -327,14 +755,25 @@ async def run_simulator(
     tick_s: float = 60.0,
     seed: int = 7,
     now: datetime | None = None,
+    latency: Mapping[str, Latency] = NO_LATENCY,
+    faults: Faults | None = None,
 ) -> RunningSimulator:
-    """Start the BetPawa simulator on ``host:port`` (0 = a free port); ``stop()`` shuts it down."""
-    world = TickingWorld(build_world(seed, n_events, now=now or utc_now()), tick_s=tick_s)
-    runner = web.AppRunner(create_betpawa_app(world), access_log=None)
+    """Start the three simulated bookmakers on ``host:port`` (0 = a free port); ``stop()`` shuts them down."""
+    books = SimulatedBooks(seed, n_events, tick_s=tick_s, now=now or utc_now())
+    app = create_simulator_app(books, latency=latency, faults=faults)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
     bound_port = port or int(runner.addresses[0][1])  # port 0: the ephemeral port actually bound
     url = f"http://{host}:{bound_port}"
-    log.info("betpawa.simulator.started", url=url, n_events=n_events, tick_s=tick_s)
-    return RunningSimulator(url=url, world=world, runner=runner)
+    log.info(
+        "simulator.started",
+        url=url,
+        n_events=n_events,
+        tick_s=tick_s,
+        seed=seed,
+        latency_ms={bm: lat.median_ms for bm, lat in latency.items()},
+        faults=str(faults or Faults()),
+    )
+    return RunningSimulator(url=url, world=books.world, runner=runner, books=books)
