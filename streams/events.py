@@ -170,6 +170,7 @@ class RunStarted(RunEvent):
     trigger: str
     bookmakers: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    coalesced_into: str | None = None  # a full cycle was running: this request shares its result
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,6 +179,7 @@ class RunHeartbeat(RunEvent):
 
     observed: int | None = None
     failed: int | None = None
+    per_bookmaker: dict[str, dict[str, int]] | None = None  # listed, events, markets, unmapped, errors
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -187,6 +189,8 @@ class RunCompleted(RunEvent):
     observed: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    per_bookmaker: dict[str, dict[str, int]] = field(default_factory=dict)
+    coalesced_into: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -196,6 +200,7 @@ class RunFailed(RunEvent):
     error: str
     observed: int = 0
     failed: int = 0
+    per_bookmaker: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

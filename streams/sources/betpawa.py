@@ -36,6 +36,7 @@ __all__ = [
     "build_list_query",
     "parse_event",
     "parse_event_list",
+    "parse_event_summaries",
 ]
 
 BOOKMAKER: Final = "betpawa"
@@ -328,6 +329,28 @@ def parse_event_list(payload: object) -> list[str]:
     return ids
 
 
+def parse_event_summaries(payload: object) -> list[tuple[str, str | None, datetime | None]]:
+    """(event id, SR id or None, kickoff or None) of one ``by-queries`` page.
+
+    The list may lack ``widgets`` (then the SR id is only known from the event detail).
+    """
+    ids = parse_event_list(payload)
+    assert isinstance(payload, Mapping)
+    items = payload["responses"][0]["responses"] if ids else []
+    out: list[tuple[str, str | None, datetime | None]] = []
+    for event_id, item in zip(ids, items, strict=True):
+        try:
+            sr_id: str | None = _sportradar_id(item.get("widgets"))
+        except SourceError:
+            sr_id = None
+        try:
+            kickoff: datetime | None = _kickoff(item.get("startTime"))
+        except SourceError:
+            kickoff = None
+        out.append((event_id, sr_id, kickoff))
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # HTTP client
 # --------------------------------------------------------------------------------------------------
@@ -391,6 +414,12 @@ class BetPawaClient:
             raise SourceError(BOOKMAKER, _EP_LIST, f"more than {_MAX_PAGES} pages")
         log.debug("betpawa.list_events", count=len(ids), pages=page + 1)
         return ids
+
+    async def list_page(self, skip: int) -> list[tuple[str, str | None, datetime | None]]:
+        """One page (``take=100``) of event summaries: (id, SR id or None, kickoff or None)."""
+        query = build_list_query(skip=skip, take=LIST_TAKE)
+        params = {"q": json.dumps(query, separators=(",", ":"))}
+        return parse_event_summaries(await self._get_json(_EP_LIST, LIST_PATH, params))
 
     async def fetch_event(self, event_id: str) -> dict[str, Any]:
         """The raw v4 event detail; ``SourceError(cause="gone")`` when BetPawa answers 404."""
