@@ -169,13 +169,14 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         )
 
     # registration order is the order of the data flow
-    from agents import board, dashboard, runs, scrape, views
+    from agents import board, dashboard, deadletters, runs, scrape, views
     from projections import agents as projection_agents
 
     scrape.register(app, runtime)
     board.register(app, runtime)
     runs.register(app, runtime)
     projection_agents.register(app, runtime)
+    deadletters.register(app, runtime)
     views.register(app, runtime)
     dashboard.register(app, runtime)
 

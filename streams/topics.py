@@ -22,6 +22,7 @@ __all__ = [
     "TABLES",
     "TABLE_BOARDS",
     "TABLE_CONFIRMED",
+    "TABLE_DEAD_LETTERS",
     "TABLE_RUNS",
     "TOPICS",
     "BrokerUnavailable",
@@ -55,7 +56,8 @@ TOPICS: tuple[TopicSpec, ...] = (SCRAPE_REQUESTS, OBSERVED, CHANGES, RUNS, DEAD_
 TABLE_BOARDS = "boards"
 TABLE_CONFIRMED = "confirmed"
 TABLE_RUNS = "runs"
-TABLES: tuple[str, ...] = (TABLE_BOARDS, TABLE_CONFIRMED, TABLE_RUNS)
+TABLE_DEAD_LETTERS = "dead-letters"
+TABLES: tuple[str, ...] = (TABLE_BOARDS, TABLE_CONFIRMED, TABLE_RUNS, TABLE_DEAD_LETTERS)
 
 
 def changelog_topic(settings: Settings, table: str) -> str:
