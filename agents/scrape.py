@@ -1,8 +1,15 @@
 """The scrape agent: the one consumer of ``ScrapeRequested``, scheduled or on demand.
 
-It turns a command into a run: ``RunStarted``, one ``OddsObserved`` per event and bookmaker,
-``RunHeartbeat`` while it works, then ``RunCompleted`` (or ``RunFailed`` when nothing could be
-scraped). The schedule is a timer that only publishes the same command.
+It turns a command into a run: ``RunStarted``, one ``OddsObserved`` per event and bookmaker (as soon
+as each board is parsed), ``RunHeartbeat`` with progress every few seconds, then ``RunCompleted``
+with counts per bookmaker (or ``RunFailed`` when nothing could be scraped). The cycle itself is
+``streams.sources.cycle.run_cycle``; this module only wires it to the topics.
+
+Two full cycles never overlap in one worker: a full request that arrives while one runs is
+coalesced into it (its ``RunStarted`` and ``RunCompleted`` say ``coalesced_into``, and it completes
+with the running cycle's counts). Scoped requests (some bookmakers or events) run at once, under the
+same per-bookmaker limits, because every run of a worker shares one set of clients. The schedule is
+a leader-only timer that publishes the same command.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -31,10 +39,10 @@ from streams.events import (
     decode,
     derive_id,
 )
-from streams.sources.model import ParsedEvent, SourceError
-from streams.sources.registry import available_bookmakers, scrape_bookmaker
+from streams.sources.cycle import CycleResult, Sources, run_cycle
+from streams.sources.model import ParsedEvent
 
-__all__ = ["observed_event", "register", "run_scrape", "scheduled_request"]
+__all__ = ["Coalescer", "is_full", "observed_event", "register", "run_scrape", "scheduled_request"]
 
 log = structlog.get_logger(__name__)
 
@@ -68,14 +76,66 @@ def scheduled_request(interval_s: int, now_epoch: float) -> ScrapeRequested:
     return ScrapeRequested(event_id=derive_id("scrape-requested", run_id), run_id=run_id, trigger="schedule")
 
 
-async def run_scrape(rt: Runtime, cmd: ScrapeRequested, session: aiohttp.ClientSession) -> None:
+def is_full(cmd: ScrapeRequested) -> bool:
+    """A full cycle: every bookmaker, every event."""
+    return not cmd.bookmakers and not cmd.events
+
+
+@dataclass
+class Coalescer:
+    """Which full cycle is running, and the full requests waiting on its result (pure bookkeeping)."""
+
+    running: str | None = None
+    followers: list[ScrapeRequested] = field(default_factory=list)
+
+    def admit(self, cmd: ScrapeRequested) -> str | None:
+        """None: run ``cmd`` now. Otherwise the run id of the full cycle it is coalesced into."""
+        if not is_full(cmd):
+            return None
+        if self.running is None:
+            self.running = cmd.run_id
+            return None
+        if cmd.run_id != self.running and all(f.run_id != cmd.run_id for f in self.followers):
+            self.followers.append(cmd)
+        return self.running
+
+    def finish(self, run_id: str) -> list[ScrapeRequested]:
+        """The full cycle ``run_id`` ended: the requests that share its result."""
+        if run_id != self.running:
+            return []
+        followers, self.followers, self.running = self.followers, [], None
+        return followers
+
+
+def _outcome(
+    run_id: str, result: CycleResult, errors: list[str], coalesced_into: str | None = None
+) -> RunCompleted | RunFailed:
+    per_bookmaker = {bm: c.to_json() for bm, c in result.counts.items()}
+    if result.observed == 0 and errors:
+        return RunFailed(
+            event_id=derive_id("run-failed", run_id),
+            run_id=run_id,
+            error="; ".join(errors),
+            observed=0,
+            failed=result.failed,
+            per_bookmaker=per_bookmaker,
+        )
+    return RunCompleted(
+        event_id=derive_id("run-completed", run_id),
+        run_id=run_id,
+        errors=errors,
+        observed=result.observed,
+        failed=result.failed,
+        per_bookmaker=per_bookmaker,
+        coalesced_into=coalesced_into,
+    )
+
+
+async def run_scrape(rt: Runtime, cmd: ScrapeRequested, sources: Sources) -> tuple[CycleResult, list[str]]:
     """Carry out one scrape run, publishing its lifecycle and its observations."""
     run_id = cmd.run_id
-    urls = rt.settings.bookmaker_urls
-    usable = available_bookmakers(urls)
-    wanted = cmd.bookmakers or usable
-    errors: list[str] = [f"{bm}: no scraper or base URL configured" for bm in wanted if bm not in usable]
-    counts = {"observed": 0, "failed": 0}
+    wanted = cmd.bookmakers or sources.bookmakers
+    errors: list[str] = [f"{bm}: no base URL configured" for bm in wanted if bm not in sources.clients]
     await rt.publish(
         RunStarted(
             event_id=derive_id("run-started", run_id),
@@ -85,63 +145,89 @@ async def run_scrape(rt: Runtime, cmd: ScrapeRequested, session: aiohttp.ClientS
             events=list(cmd.events),
         )
     )
+    progress: dict[str, CycleResult] = {}
+
+    async def observed(parsed: ParsedEvent) -> None:
+        await rt.publish(observed_event(run_id, parsed, utc_now()))
 
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY_S)
-            await rt.publish(RunHeartbeat(run_id=run_id, observed=counts["observed"], failed=counts["failed"]))
-
-    async def scrape_one(bm: str) -> None:
-        try:
-            async for result in scrape_bookmaker(bm, urls[bm], session, cmd.events):
-                if result.event is not None:
-                    await rt.publish(observed_event(run_id, result.event, utc_now()))
-                    counts["observed"] += 1
-                else:
-                    counts["failed"] += 1
-                    if len(errors) < MAX_ERRORS_KEPT:
-                        errors.append(str(result.error))
-        except SourceError as exc:
-            errors.append(str(exc))
-            log.warning("bookmaker scrape failed", bookmaker=bm, error=str(exc))
+            current = progress.get("r")
+            await rt.publish(
+                RunHeartbeat(
+                    run_id=run_id,
+                    observed=current.observed if current else 0,
+                    failed=current.failed if current else 0,
+                    per_bookmaker={bm: c.to_json() for bm, c in current.counts.items()} if current else None,
+                )
+            )
 
     beat = asyncio.ensure_future(heartbeat())
     try:
-        await asyncio.gather(*(scrape_one(bm) for bm in wanted if bm in usable))
+        result = await run_cycle(
+            sources,
+            observed,
+            bookmakers=[bm for bm in wanted if bm in sources.clients],
+            sportradar_ids=cmd.events,
+            on_start=lambda live: progress.__setitem__("r", live),
+        )
     finally:
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat
-    if counts["observed"] == 0 and errors:
-        await rt.publish(
-            RunFailed(
-                event_id=derive_id("run-failed", run_id),
-                run_id=run_id,
-                error="; ".join(errors),
-                observed=counts["observed"],
-                failed=counts["failed"],
-            )
-        )
-    else:
-        await rt.publish(
-            RunCompleted(
-                event_id=derive_id("run-completed", run_id),
-                run_id=run_id,
-                errors=errors,
-                observed=counts["observed"],
-                failed=counts["failed"],
-            )
-        )
-    log.info("scrape run finished", run_id=run_id, trigger=cmd.trigger, errors=len(errors), **counts)
+    errors.extend(str(e) for e in result.errors[: max(0, MAX_ERRORS_KEPT - len(errors))])
+    if len(result.errors) > MAX_ERRORS_KEPT:
+        errors.append(f"... and {len(result.errors) - MAX_ERRORS_KEPT} more")
+    await rt.publish(_outcome(run_id, result, errors))
+    log.info(
+        "scrape run finished",
+        run_id=run_id,
+        trigger=cmd.trigger,
+        observed=result.observed,
+        failed=result.failed,
+        seconds=round(result.elapsed_s, 1),
+        per_bookmaker={bm: c.to_json() for bm, c in result.counts.items()},
+    )
+    return result, errors
 
 
 def register(app: faust.App, rt: Runtime) -> None:
-    session: dict[str, aiohttp.ClientSession] = {}
+    held: dict[str, Any] = {}
+    coalescer = Coalescer()
+    running: set[asyncio.Future[None]] = set()
 
-    async def http() -> aiohttp.ClientSession:
-        if "s" not in session or session["s"].closed:
-            session["s"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
-        return session["s"]
+    def sources() -> Sources:
+        session = held.get("session")
+        if session is None or session.closed:
+            session = held["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+            held["sources"] = Sources(rt.settings.bookmaker_urls, session)
+        result: Sources = held["sources"]
+        return result
+
+    async def execute(cmd: ScrapeRequested) -> None:
+        with structlog.contextvars.bound_contextvars(run_id=cmd.run_id):
+            outcome: tuple[CycleResult, list[str]] | None = None
+            try:
+                outcome = await run_scrape(rt, cmd, sources())
+            except Exception as exc:  # a run must never take the agent down: record the failure
+                log.exception("scrape run crashed", run_id=cmd.run_id)
+                await rt.publish(
+                    RunFailed(event_id=derive_id("run-failed", cmd.run_id), run_id=cmd.run_id, error=repr(exc))
+                )
+            finally:
+                followers = coalescer.finish(cmd.run_id)
+            for follower in followers:
+                if outcome is None:
+                    await rt.publish(
+                        RunFailed(
+                            event_id=derive_id("run-failed", follower.run_id),
+                            run_id=follower.run_id,
+                            error=f"the full cycle {cmd.run_id} it was coalesced into crashed",
+                        )
+                    )
+                else:
+                    await rt.publish(_outcome(follower.run_id, outcome[0], outcome[1], coalesced_into=cmd.run_id))
 
     @app.agent(rt.topic(topics.SCRAPE_REQUESTS), name="scrape")
     async def scrape(stream: StreamT[bytes]) -> None:
@@ -151,14 +237,22 @@ def register(app: faust.App, rt: Runtime) -> None:
             except InvalidEvent as exc:
                 await rt.dead_letter(event, exc.reason)
                 continue
-            with structlog.contextvars.bound_contextvars(run_id=cmd.run_id, partition=event.message.partition):
-                try:
-                    await run_scrape(rt, cmd, await http())
-                except Exception as exc:  # an agent must never die: record the failure and go on
-                    log.exception("scrape run crashed", run_id=cmd.run_id)
+            leader = coalescer.admit(cmd)
+            if leader is not None:
+                if leader != cmd.run_id:
+                    log.info("scrape request coalesced", run_id=cmd.run_id, into=leader, trigger=cmd.trigger)
                     await rt.publish(
-                        RunFailed(event_id=derive_id("run-failed", cmd.run_id), run_id=cmd.run_id, error=repr(exc))
+                        RunStarted(
+                            event_id=derive_id("run-started", cmd.run_id),
+                            run_id=cmd.run_id,
+                            trigger=cmd.trigger,
+                            coalesced_into=leader,
+                        )
                     )
+                continue
+            task = asyncio.ensure_future(execute(cmd))
+            running.add(task)
+            task.add_done_callback(running.discard)
 
     if rt.settings.scrape_interval_s > 0:
 
@@ -168,5 +262,9 @@ def register(app: faust.App, rt: Runtime) -> None:
 
     @app.on_before_shutdown.connect
     async def _close_session(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        if "s" in session:
-            await session["s"].close()
+        for task in list(running):
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        if "session" in held:
+            await held["session"].close()

@@ -269,12 +269,17 @@ async def run_cycle(
     *,
     bookmakers: Sequence[str] = (),
     sportradar_ids: Sequence[str] = (),
-    on_discovered: Callable[[Mapping[str, int]], Awaitable[None]] | None = None,
+    on_start: Callable[[CycleResult], None] | None = None,
 ) -> CycleResult:
-    """Scrape ``bookmakers`` (all configured when empty) for ``sportradar_ids`` (all when empty)."""
+    """Scrape ``bookmakers`` (all configured when empty) for ``sportradar_ids`` (all when empty).
+
+    ``on_start`` receives the result object at once; its counts grow while the cycle runs.
+    """
     started = time.perf_counter()
     wanted = [bm for bm in (bookmakers or sources.bookmakers) if bm in sources.clients]
     result = CycleResult(counts={bm: BookCounts() for bm in wanted})
+    if on_start is not None:
+        on_start(result)
     errors_by_book: dict[str, list[SourceError]] = {bm: [] for bm in wanted}
 
     async def discover(bm: str) -> list[Target]:
@@ -298,8 +303,6 @@ async def run_cycle(
         discovery_errors=sum(len(e) for e in errors_by_book.values()),
         seconds=round(result.discovery_s, 2),
     )
-    if on_discovered is not None:
-        await on_discovered({bm: len(ts) for bm, ts in ordered.items()})
     wanted_ids = set(sportradar_ids)
 
     async def worker(bm: str, queue: deque[Target]) -> None:
