@@ -135,7 +135,13 @@ def produce_all(
 ) -> list[tuple[int, int]]:
     """Produce in order with librdkafka; return each record's (partition, offset)."""
     producer = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "acks": "all", "linger.ms": 20, "enable.idempotence": True}
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "acks": "all",
+            "linger.ms": 20,
+            "enable.idempotence": True,
+            "partitioner": "murmur2_random",
+        }
     )
     placed: dict[int, tuple[int, int]] = {}
     failures: list[str] = []

@@ -42,7 +42,10 @@ def schema_check(event_type: str, body: dict[str, Any]) -> list[str]:
 
 def produce(settings: Settings, records: list[tuple[str, bytes | None, bytes]]) -> None:
     """Send ``(topic, key, value)`` records with librdkafka and wait until every one is acknowledged."""
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all", "linger.ms": 5})
+    # murmur2_random: the Java client's partitioner, which oddstream's views assume (librdkafka's default is CRC32)
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "acks": "all", "linger.ms": 5, "partitioner": "murmur2_random"}
+    )
     failures: list[str] = []
 
     def delivered(err: KafkaError | None, _msg: Any) -> None:
