@@ -30,6 +30,7 @@ from streams.clock import format_ts, parse_ts, utc_now
 from streams.upcasters import UPCASTERS, UpcastError, Upcasters
 
 __all__ = [
+    "DEAD_LETTER_KEEP_BYTES",
     "EVENT_TYPES",
     "MAX_RECORD_BYTES",
     "BaseEvent",
@@ -57,6 +58,9 @@ _ID_NAMESPACE = uuid.UUID("6f1d1e3c-5b0a-4c1e-9a63-0dd5a7e0c0de")
 TRIGGERS = ("schedule", "api", "retry", "cli")
 
 MAX_RECORD_BYTES = 512 * 1024
+# The most of a refused record a DeadLettered keeps: its base64 (4/3) plus the envelope stays under
+# MAX_RECORD_BYTES, so every letter is itself a valid record, and under Kafka's 1 MB message limit.
+DEAD_LETTER_KEEP_BYTES = 256 * 1024
 """The largest record ``decode`` accepts. A full board (about 170 quotes) is some 30 KB; anything this
 big is a fault, and it stays small enough that its ``DeadLettered`` (original as base64) still fits
 Kafka's default 1 MB message limit."""
@@ -237,7 +241,8 @@ class DeadLettered(BaseEvent):
     offset: int
     source_key: str | None = None
     error: str
-    original: str  # base64 of the original value bytes
+    original: str  # base64 of the original value bytes (their first DEAD_LETTER_KEEP_BYTES when larger)
+    original_size: int | None = None  # the original's length in bytes, when ``original`` was cut
 
     @classmethod
     def of(
@@ -251,6 +256,10 @@ class DeadLettered(BaseEvent):
         original: bytes | None,
     ) -> DeadLettered:
         key_text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+        raw = original or b""
+        # A letter must always fit the broker's 1 MB record limit, or the set-aside itself would fail;
+        # the whole original stays on its source topic at (source_topic, partition, offset).
+        cut = len(raw) > DEAD_LETTER_KEEP_BYTES
         return cls(
             event_id=derive_id("dead-letter", source_topic, partition, offset),
             source_topic=source_topic,
@@ -258,7 +267,8 @@ class DeadLettered(BaseEvent):
             offset=offset,
             source_key=key_text,
             error=error,
-            original=base64.b64encode(original or b"").decode("ascii"),
+            original=base64.b64encode(raw[:DEAD_LETTER_KEEP_BYTES]).decode("ascii"),
+            original_size=len(raw) if cut else None,
         )
 
 

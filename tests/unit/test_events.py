@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -8,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.events import (
+    DEAD_LETTER_KEEP_BYTES,
     EVENT_TYPES,
+    MAX_RECORD_BYTES,
     DeadLettered,
     InvalidEvent,
     OddsChanged,
@@ -199,3 +202,20 @@ def test_a_record_over_the_size_limit_is_invalid_however_well_formed() -> None:
     body["padding"] += "x"
     with pytest.raises(InvalidEvent, match=f"record too large: {MAX_RECORD_BYTES + 1} bytes"):
         decode(json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    "size", [0, 10, DEAD_LETTER_KEEP_BYTES, DEAD_LETTER_KEEP_BYTES + 1, MAX_RECORD_BYTES + 1, 1_000_000]
+)
+def test_dead_letter_always_fits_the_broker_limit(size: int) -> None:
+    original = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    letter = DeadLettered.of(
+        source_topic="odds.observed", partition=0, offset=3, key=None, error="record too large", original=original
+    )
+    wire = encode(letter)
+    assert len(wire) <= MAX_RECORD_BYTES  # a letter is itself a valid record, under Kafka's 1 MB limit
+    back = decode(wire)
+    assert isinstance(back, DeadLettered)
+    kept = base64.b64decode(back.original)
+    assert kept == original[:DEAD_LETTER_KEEP_BYTES]
+    assert back.original_size == (size if size > DEAD_LETTER_KEEP_BYTES else None)
