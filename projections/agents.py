@@ -24,7 +24,8 @@ import structlog
 from faust.streams import Stream
 from faust.types import EventT, StreamT
 
-from projections import retention, store
+from agents import metrics
+from projections import retention, store, wire
 from projections.rows import Rec, days_of
 from streams import topics
 from streams.app import Runtime
@@ -39,7 +40,6 @@ from streams.events import (
     RunStale,
     RunStarted,
     ScrapeRequested,
-    decode,
 )
 
 __all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "PROJECTIONS", "Projector", "register"]
@@ -143,7 +143,7 @@ def register(app: faust.App, rt: Runtime) -> None:
         for event in batch:
             msg = event.message
             try:
-                ev = decode(event.value, list(types))
+                ev = wire.read(event.value, types)
             except InvalidEvent as exc:
                 invalid += 1
                 if name not in DEAD_LETTERS_OWNED:
@@ -155,6 +155,7 @@ def register(app: faust.App, rt: Runtime) -> None:
                 continue
             recs.append(Rec(msg.topic, msg.partition, msg.offset, ev))
         done = await store.write_with_retry(lambda: projector.write(name, recs), projection=name, events=len(recs))
+        metrics.observe_projection_batch(name, len(batch), done.events, time.perf_counter() - started)
         log.info(
             "projection batch committed",
             projection=name,

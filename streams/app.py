@@ -169,7 +169,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         )
 
     # registration order is the order of the data flow
-    from agents import board, dashboard, deadletters, runs, scrape, views
+    from agents import board, dashboard, deadletters, metrics, runs, scrape, views
     from projections import agents as projection_agents
 
     scrape.register(app, runtime)
@@ -179,6 +179,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     deadletters.register(app, runtime)
     views.register(app, runtime)
     dashboard.register(app, runtime)
+    metrics.register(app, runtime)
 
     @app.on_before_shutdown.connect
     async def _close_runtime(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

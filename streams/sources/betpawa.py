@@ -23,6 +23,7 @@ from typing import Any, Final
 import aiohttp
 import structlog
 
+from agents.metrics import observe_request
 from streams.clock import parse_ts
 from streams.sources.model import Outcome, ParsedEvent, Quote, SourceError
 
@@ -435,7 +436,8 @@ class BetPawaClient:
         for attempt in range(1, self._attempts + 1):
             try:
                 async with self._semaphore:
-                    return await self._get_once(endpoint, url, params)
+                    with observe_request(BOOKMAKER, endpoint):
+                        return await self._get_once(endpoint, url, params)
             except _Retryable as exc:
                 if attempt == self._attempts:
                     raise SourceError(BOOKMAKER, endpoint, f"{exc.cause} (after {attempt} attempts)") from exc

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from agents.metrics import observe_request
 from streams.sources.model import SourceError
 
 __all__ = ["JsonClient"]
@@ -80,7 +81,8 @@ class JsonClient:
             try:
                 async with self._semaphore:
                     try:
-                        return await self._once(method, endpoint, url, params, body)
+                        with observe_request(self.bookmaker, endpoint):
+                            return await self._once(method, endpoint, url, params, body)
                     finally:
                         if self._delay_s > 0:
                             await self._sleep(self._delay_s)
