@@ -1,0 +1,313 @@
+"""The faults, one coroutine each, returning what was measured (``Outcome``).
+
+Each scenario gets its own topics, consumer group and database on the given broker and server,
+starts its workers, injects its fault while a known stream is ingested, and judges the result
+with ``harness.settle``. Used by ``tests/reliability`` and ``bench.reliability``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from streams.clock import utc_now
+from tests.reliability import harness as h
+
+CRASH_MODES = ("mid-batch", "mid-commit", "mid-rebalance")
+
+
+@dataclass(frozen=True)
+class Env:
+    """Where scenarios run: a broker, a PostgreSQL server where databases may be created, a dir."""
+
+    kafka_url: str
+    admin_dsn: str
+    work_dir: Path
+
+
+@dataclass
+class Outcome:
+    fault: str
+    events: int = 0
+    kills: int = 0
+    verdict: h.Verdict = field(default_factory=h.Verdict)
+    recovery_s: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recovery_median_s(self) -> float | None:
+        return statistics.median(self.recovery_s) if self.recovery_s else None
+
+    def __str__(self) -> str:
+        rec = self.recovery_median_s
+        return (
+            f"{self.fault}: {self.events} observations, {self.kills} kills, "
+            f"recovery median {'-' if rec is None else f'{rec:.1f} s'}; {self.verdict}"
+            + "".join(f"\n  {n}" for n in self.notes)
+        )
+
+
+@contextlib.asynccontextmanager
+async def _trial(env: Env, name: str, **extra: str) -> Any:
+    """Fresh database, settings and cluster for one trial; everything stopped and dropped after."""
+    database_url = await h.create_database(env.admin_dsn)
+    trial_dir = env.work_dir / f"{name}-{uuid.uuid4().hex[:6]}"
+    settings = h.trial_settings(env.kafka_url, database_url, trial_dir / "data", **extra)
+    cluster = h.Cluster(settings, trial_dir / "logs")
+    try:
+        yield settings, cluster
+    finally:
+        await asyncio.to_thread(cluster.stop_all)
+        await h.drop_database(env.admin_dsn, database_url)
+
+
+async def _progress_sum(settings: h.Settings) -> int:
+    try:
+        return sum((await h.progress(settings)).values())
+    except (OSError, asyncpg.PostgresError):
+        return -1
+
+
+async def _kill_when(mode: str, rng: random.Random, settings: h.Settings, cluster: h.Cluster, slot: int) -> str:
+    """Wait for the moment this mode aims at, then SIGKILL; say which moment it was."""
+    if mode == "mid-commit":
+        # the instant a projection batch's transaction has committed, before Kafka has the offsets
+        before = await _progress_sum(settings)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = await _progress_sum(settings)
+            if now != before and before != -1:
+                cluster.kill(slot)
+                return "right after a projection commit"
+            before = now if before == -1 else before
+            await asyncio.sleep(0.005)
+        cluster.kill(slot)
+        return "no commit seen within 30 s; killed anyway"
+    delay = rng.uniform(0.2, 4.0)
+    await asyncio.sleep(delay)
+    cluster.kill(slot)
+    return f"{delay:.2f} s in"
+
+
+async def crash_trial(env: Env, seed: int, mode: str, *, n_events: int = 30, cycles: int = 6) -> Outcome:
+    """SIGKILL workers at seeded moments while a known stream is ingested; restart; judge.
+
+    ``mid-batch`` and ``mid-commit`` kill the only worker twice (the second time while the
+    restarted worker works through the backlog); ``mid-rebalance`` starts a second worker and
+    kills one of the two while the group rebalances, then once more after the restart.
+    """
+    rng = random.Random(seed)
+    cycles_obs = h.observations(seed, n_events, cycles, h.base_time())
+    exp = h.Expected.fold(o for batch in cycles_obs for o in batch)
+    out = Outcome(fault=f"SIGKILL {mode}", events=exp.observed)
+    async with _trial(env, f"crash-{mode}-{seed}") as (settings, cluster):
+        cluster.start(0)
+        await cluster.wait_ready(0)
+        producing = asyncio.create_task(h.produce_paced(settings, cycles_obs, pace_s=1.5))
+        slots = [0]
+        try:
+            for k in range(2):
+                if mode == "mid-rebalance":
+                    if k == 0:
+                        cluster.start(1)  # the group rebalances now
+                        slots.append(1)
+                        await asyncio.sleep(rng.uniform(0.0, 3.0))
+                    victim = rng.choice(slots)
+                    killed_at = time.monotonic()
+                    cluster.kill(victim)
+                    out.notes.append(f"kill {k + 1}: worker{victim} during a rebalance")
+                else:
+                    victim = 0
+                    moment = await _kill_when(mode, rng, settings, cluster, 0)
+                    killed_at = time.monotonic()
+                    out.notes.append(f"kill {k + 1}: {moment}")
+                cluster.start(victim)  # what a supervisor does
+                await cluster.wait_ready(victim)
+                out.recovery_s.append(time.monotonic() - killed_at)
+            await producing
+        finally:
+            if not producing.done():
+                producing.cancel()
+        out.kills = cluster.kills
+        out.verdict = await h.settle(settings, exp, [cluster.base_url(s) for s in slots])
+    return out
+
+
+async def failover(env: Env, seed: int, *, n_events: int = 30, cycles: int = 4, n_runs: int = 8) -> Outcome:
+    """Two workers; one is SIGKILLed for good. The survivor takes every partition, table shard
+    and route; nothing is lost; each silent run is reported stale exactly once."""
+    rng = random.Random(seed)
+    cycles_obs = h.observations(seed, n_events, cycles, h.base_time())
+    exp = h.Expected.fold(o for batch in cycles_obs for o in batch)
+    out = Outcome(fault="failover (1 of 2 killed)", events=exp.observed)
+    extra = {"ODDSTREAM_STALE_AFTER_S": "4", "ODDSTREAM_STALE_CHECK_INTERVAL_S": "0.5"}
+    async with _trial(env, f"failover-{seed}", **extra) as (settings, cluster):
+        cluster.start(0)
+        cluster.start(1)
+        await cluster.wait_ready(0)
+        await cluster.wait_ready(1)
+        # both must hold partitions before the kill, or there is nothing to fail over
+        await h.until(lambda: _both_hold_partitions(cluster), 60)
+        run_ids = [f"run-{seed}-{i}" for i in range(n_runs)]
+        now = utc_now()
+        await h.produce(
+            settings.kafka_bootstrap,
+            settings.topic("odds.runs"),
+            [(r.encode(), _run_started(r, now)) for r in run_ids],
+        )
+        producing = asyncio.create_task(h.produce_paced(settings, cycles_obs, pace_s=1.0))
+        await asyncio.sleep(rng.uniform(0.5, 2.5))
+        victim = rng.choice([0, 1])
+        survivor = 1 - victim
+        _, before = await asyncio.to_thread(h.http_json, f"{cluster.base_url(victim)}/health")
+        killed_at = time.monotonic()
+        cluster.kill(victim)
+        out.kills = 1
+        await producing
+
+        async def takes_all() -> bool:
+            code, body = await asyncio.to_thread(h.http_json, f"{cluster.base_url(survivor)}/health")
+            return (
+                code == 200 and body.get("ready") and body.get("partitions") == list(range(settings.topic_partitions))
+            )
+
+        took_all = await h.until(takes_all, 90, every_s=0.25)
+        out.recovery_s.append(time.monotonic() - killed_at)
+        out.notes.append(
+            f"worker{victim} held partitions {before.get('partitions') if isinstance(before, dict) else before};"
+            f" worker{survivor} took all {settings.topic_partitions}: {took_all}"
+        )
+        out.verdict = await h.settle(settings, exp, [cluster.base_url(survivor)])
+        if not took_all:
+            out.verdict.wrong_live += 1
+            out.verdict.note("the survivor never owned every partition")
+
+        async def all_stale() -> bool:
+            for r in run_ids:
+                code, body = await asyncio.to_thread(h.http_json, f"{cluster.base_url(survivor)}/runs/{r}")
+                if code != 200 or body.get("status") != "stale":
+                    return False
+            return True
+
+        stale_ok = await h.until(all_stale, 60)
+        await asyncio.sleep(2.0)  # several more watchdog periods
+        counts = await h.stale_counts(settings)
+        out.extra["stale_counts"] = dict(counts)
+        twice = {r: n for r, n in counts.items() if n > 1}
+        never = [r for r in run_ids if counts.get(r, 0) == 0]
+        out.notes.append(f"runs stale: {len(counts)} of {n_runs}; twice or more: {twice or 'none'}")
+        if twice or never or not stale_ok:
+            out.verdict.doubled += sum(n - 1 for n in twice.values())
+            out.verdict.lost += len(never)
+            out.verdict.note(f"stale runs: twice {twice}, never {never}")
+    return out
+
+
+async def _both_hold_partitions(cluster: h.Cluster) -> bool:
+    for slot in (0, 1):
+        code, body = await asyncio.to_thread(h.http_json, f"{cluster.base_url(slot)}/health")
+        if code != 200 or not body.get("partitions") or not body.get("ready"):
+            return False
+    return True
+
+
+def _run_started(run_id: str, at: Any) -> bytes:
+    import json
+
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "event_type": "RunStarted",
+            "schema_version": 1,
+            "occurred_at": at.isoformat(),
+            "run_id": run_id,
+            "trigger": "schedule",
+        }
+    ).encode()
+
+
+async def _block_database(admin_dsn: str, database_url: str, seconds: float) -> int:
+    """Refuse every connection to this database for ``seconds``: no new ones (ALLOW_CONNECTIONS
+    false), and every open one terminated, again and again. Returns the backends terminated."""
+    name = database_url.rpartition("/")[2]
+    conn = await asyncpg.connect(admin_dsn)
+    killed = 0
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            killed += int(
+                await conn.fetchval(
+                    "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = $1", name
+                )
+            )
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        await conn.close()
+    return killed
+
+
+async def database_outage(
+    env: Env, seed: int, *, seconds: float = 30.0, n_events: int = 30, cycles: int = 6
+) -> Outcome:
+    """PostgreSQL refuses this database for ``seconds`` while the stream is ingested.
+
+    Meanwhile the board must keep serving every event from its table and ``/health`` must answer
+    503 naming the database; afterwards everything must catch up with nothing lost.
+    """
+    cycles_obs = h.observations(seed, n_events, cycles, h.base_time())
+    exp = h.Expected.fold(o for batch in cycles_obs for o in batch)
+    out = Outcome(fault=f"PostgreSQL refused {seconds:.0f} s", events=exp.observed)
+    async with _trial(env, f"db-outage-{seed}") as (settings, cluster):
+        cluster.start(0)
+        await cluster.wait_ready(0)
+        base = cluster.base_url(0)
+        first, rest = cycles_obs[:2], cycles_obs[2:]
+        await h.produce_paced(settings, first, pace_s=0.5)
+        blocking = asyncio.create_task(_block_database(env.admin_dsn, settings.database_url or "", seconds))
+        await asyncio.sleep(1.0)
+        producing = asyncio.create_task(h.produce_paced(settings, rest, pace_s=seconds / max(len(rest) * 2, 1)))
+        health_codes: list[int] = []
+        down_db: list[bool] = []
+        board_ok = board_total = 0
+        ids = exp.sportradar_ids
+        while not blocking.done():
+            code, body = await asyncio.to_thread(h.http_json, f"{base}/health", 5.0)
+            health_codes.append(code)
+            down_db.append(isinstance(body, dict) and "database" in (body.get("down") or {}))
+            for sr in random.Random(len(health_codes)).sample(ids, 3):
+                board_total += 1
+                c, _ = await asyncio.to_thread(h.http_json, f"{base}/odds/events/{sr}", 5.0)
+                board_ok += c == 200
+            await asyncio.sleep(0.5)
+        killed = await blocking
+        back_at = time.monotonic()
+        await producing
+        during = [c for c, d in zip(health_codes[2:], down_db[2:], strict=True) if c == 503 and d]
+        out.notes.append(
+            f"backends terminated {killed}; /health during the outage: {len(during)} of {len(health_codes[2:])}"
+            f" answers 503 naming the database; board answered {board_ok} of {board_total} requests"
+        )
+        out.extra.update(health_503=len(during), health_checks=len(health_codes[2:]), board_ok=board_ok)
+        out.extra["board_total"] = board_total
+        out.extra["retry_logged"] = "projection write failed, retrying" in cluster.log_text()
+
+        async def healthy() -> bool:
+            code, _ = await asyncio.to_thread(h.http_json, f"{base}/health", 5.0)
+            return code == 200
+
+        await h.until(healthy, 60, every_s=0.25)
+        out.verdict = await h.settle(settings, exp, [base])
+        out.recovery_s.append(time.monotonic() - back_at)
+    return out
