@@ -76,8 +76,9 @@ async def test_metrics_count_what_a_scrape_did(procs: Processes, settings: Setti
     done = await asyncio.to_thread(procs.run, "scrape", "--wait", "--timeout", "120")
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.strip()
-    status, run = get_json(f"{base}/runs/{run_id}")
-    assert status == 200 and run["status"] == "completed", run
+    # the command follows odds.runs; the runs table folds the same events a moment later
+    run = await _until(lambda: (r := get_json(f"{base}/runs/{run_id}")[1]) and r.get("status") == "completed" and r, 30)
+    assert run, get_json(f"{base}/runs/{run_id}")
     observed = int(run["observed"])
     assert observed >= N_EVENTS  # every BetPawa event, plus the other books' matches
     observed_topic = settings.topic("odds.observed")
