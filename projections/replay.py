@@ -23,11 +23,11 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from projections import store
+from projections import store, wire
 from projections.rows import Rec, days_of
 from projections.schema import PROJECTION_TABLES, REBUILD_SCHEMA, VIEW_DDL, table_ddl
 from streams import topics
-from streams.events import BaseEvent, InvalidEvent, OddsChanged, decode
+from streams.events import BaseEvent, InvalidEvent, OddsChanged
 from streams.settings import Settings
 
 __all__ = ["GROUPS", "ReplayBusy", "ReplayStats", "replay", "topic_partitions"]
@@ -238,7 +238,7 @@ async def replay(
                             continue
                         stats.events_read += 1
                         try:
-                            ev = decode(record.value, _types(name))
+                            ev = wire.read(record.value, _types(name))
                         except InvalidEvent:
                             stats.invalid += 1  # the worker dead-lettered it when it first came
                             continue

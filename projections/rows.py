@@ -15,6 +15,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from projections.wire import JsonText, ObservedHead
 from streams.events import BaseEvent, OddsChanged, OddsObserved
 
 __all__ = [
@@ -54,7 +55,7 @@ class Rec:
     topic: str
     partition: int
     offset: int
-    event: BaseEvent
+    event: BaseEvent | ObservedHead
 
 
 # one encoder: json.dumps with options builds a new encoder on every call (measurable at 600k rows)
@@ -69,6 +70,11 @@ def _line(line: float) -> Decimal:
 def line_value(line: Any) -> Decimal | None:
     """A line as an exact numeric (2.5 -> Decimal('2.5')); null stays null and is part of the key."""
     return None if line is None else _line(float(line))
+
+
+def _text(value: Any) -> str:
+    """A JSON value as text: as the record carried it when the reader kept it, else encoded here."""
+    return value if isinstance(value, JsonText) else json_text(value)
 
 
 def change_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> tuple[list[Row], list[Row]]:
@@ -90,9 +96,9 @@ def change_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = 
         rank = (ev.observed_at, ev.event_id)
         keep_history = not_before is None or ev.observed_at >= not_before
         for change in ev.changes:
-            line = line_value(change["line"])
+            line = line_value(change.get("line"))  # decode accepts a quote without a line
             market_id = str(change["market_id"])
-            outcomes = json_text(change["outcomes"])
+            outcomes = _text(change["outcomes"])
             if keep_history:
                 hkey = (ev.event_id, market_id, line, ev.observed_at)
                 if hkey not in history:
@@ -104,7 +110,7 @@ def change_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = 
                         ev.sportradar_id,
                         ev.bookmaker,
                         outcomes,
-                        None if previous is None else json_text(previous),
+                        None if previous is None else _text(previous),
                         ev.observed_at,
                         ev.caused_by,
                     )
@@ -134,7 +140,7 @@ def days_of(events: Iterable[OddsChanged], *, not_before: datetime | None = None
     }
 
 
-def confirmation_rows(events: Iterable[OddsObserved]) -> list[Row]:
+def confirmation_rows(events: Iterable[OddsObserved | ObservedHead]) -> list[Row]:
     """The latest observation per board: (sportradar_id, bookmaker, last_confirmed_at)."""
     latest: dict[tuple[str, str], datetime] = {}
     for ev in events:
@@ -144,7 +150,7 @@ def confirmation_rows(events: Iterable[OddsObserved]) -> list[Row]:
     return [(sr, bm, at) for (sr, bm), at in latest.items()]
 
 
-def sport_event_rows(events: Iterable[OddsObserved]) -> list[Row]:
+def sport_event_rows(events: Iterable[OddsObserved | ObservedHead]) -> list[Row]:
     """Per SportRadar id: the newest observation's names and kickoff, every bookmaker that listed
     it, the first and last observation. Column order: sportradar_id, home_team, away_team,
     tournament, kickoff_at, bookmakers, first_observed_at, last_observed_at, last_event_id."""

@@ -32,6 +32,7 @@ import structlog
 from agents.run_rules import apply_run_event
 from projections import rows as R
 from projections.schema import partition_ddl
+from projections.wire import ObservedHead
 from streams.clock import parse_ts
 from streams.events import OddsChanged, OddsObserved
 
@@ -270,7 +271,7 @@ def observed_applier(schema: str = "public") -> Applier:
 async def apply_observed(conn: asyncpg.Connection, recs: list[R.Rec], *, schema: str = "public") -> int:
     """``OddsObserved`` -> ``board_confirmations`` (latest wins) and ``sport_events`` (newest names,
     union of bookmakers, first and last observation). A few thousand rows a cycle: plain arrays."""
-    events = [r.event for r in recs if isinstance(r.event, OddsObserved)]
+    events = [r.event for r in recs if isinstance(r.event, OddsObserved | ObservedHead)]
     confirmations = R.confirmation_rows(events)
     sport = R.sport_event_rows(events)
     written = 0
@@ -346,6 +347,8 @@ async def apply_runs(conn: asyncpg.Connection, recs: list[R.Rec], *, schema: str
     touched: set[str] = set()
     for r in recs:
         ev = r.event
+        if isinstance(ev, ObservedHead):  # not a run event; never on the run topics
+            continue
         run_id = str(getattr(ev, "run_id"))  # noqa: B009
         seen = applied.setdefault(run_id, [])
         if ev.event_id in seen:
