@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from projections.writer import make_engine
 from streams import topics
 from streams.events import BaseEvent, DeadLettered, encode
+from streams.kafka import IdempotentProducer, faust_credentials
 from streams.logconfig import configure_logging, logging_config
 from streams.settings import Settings
 from streams.topics import TopicSpec
@@ -137,7 +138,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         store="memory://",
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.kafka_replication_factor,
+        producer_acks=-1 if settings.kafka_acks == "all" else int(settings.kafka_acks),
+        broker_credentials=faust_credentials(settings),
         topic_allow_declare=True,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),
@@ -146,7 +149,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         web_enabled=True,
         web_port=settings.web_port,
         web_bind=settings.web_host,
-        web_host=settings.web_host,
+        web_host=settings.advertised_host,
         web_in_thread=False,
         logging_config=logging_config(settings.log_level),
         worker_redirect_stdouts=False,
@@ -157,6 +160,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         # sometimes never fetched them again (reproduced by tests/integration/test_board.py)
         table_standby_replicas=0,
     )
+    if settings.kafka_idempotence == "on":  # "auto" was resolved against the broker at start
+        app.transport.Producer = IdempotentProducer  # type: ignore[misc]  # per app, not per class
     runtime = Runtime(settings=settings, app=app)
     for spec in topics.TOPICS:
         runtime.topics[spec.name] = app.topic(

@@ -134,9 +134,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import create_app
+    from streams.kafka import resolve_idempotence
 
     settings = resolve(settings)
     asyncio.run(preflight(settings))
+    settings = asyncio.run(resolve_idempotence(settings))
     app, _ = create_app(settings)
     log.info("worker starting", app_id=settings.app_id, broker=settings.kafka_bootstrap, web_port=settings.web_port)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -96,6 +97,23 @@ class Settings:
     simulator_faults: str = ""
     """Faults of the simulated bookmakers, e.g. ``timeout=0.02,5xx=0.03,malformed=0.01,missing=0.01``."""
     log_level: str = "INFO"
+    kafka_replication_factor: int = 1
+    """Replicas of each topic oddstream creates (3 on a production cluster)."""
+    kafka_acks: str = "all"
+    """Producer acks: ``all`` (every in-sync replica), ``1`` or ``0``."""
+    kafka_idempotence: str = "auto"
+    """Idempotent producers: ``on``, ``off``, or ``auto`` (on when the broker grants producer ids)."""
+    kafka_security_protocol: str = "PLAINTEXT"
+    """``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``."""
+    kafka_sasl_mechanism: str | None = None
+    """``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512`` (with a ``SASL_*`` protocol)."""
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = field(default=None, repr=False)
+    """A secret: never logged (``describe`` masks it, ``repr`` leaves it out)."""
+    kafka_ca_file: Path | None = None
+    """PEM file of the CA that signed the brokers' certificates; None trusts the system store."""
+    web_advertised_host: str | None = None
+    """Host other workers reach this one at; None: ``web_host``, or the hostname when binding all addresses."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +145,8 @@ class Settings:
             simulator_latency=env.get("ODDSTREAM_SIMULATOR_LATENCY") or "default",
             simulator_faults=env.get("ODDSTREAM_SIMULATOR_FAULTS", ""),
             log_level=(env.get("ODDSTREAM_LOG_LEVEL") or "INFO").upper(),
+            web_advertised_host=env.get("ODDSTREAM_WEB_ADVERTISED_HOST") or None,
+            **_kafka_from_env(env),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -137,7 +157,7 @@ class Settings:
         """``host:port,host:port`` for aiokafka."""
         if not self.kafka_url:
             raise SettingsError("no Kafka URL: set ODDSTREAM_KAFKA_URL or run `oddstream up`")
-        return ",".join(part.removeprefix("kafka://") for part in self.kafka_url.split(","))
+        return ",".join(p.strip().removeprefix("kafka://") for p in self.kafka_url.split(",") if p.strip())
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -165,6 +185,7 @@ class Settings:
         }
         if self.kafka_url:
             env["ODDSTREAM_KAFKA_URL"] = self.kafka_url
+        env.update(self._kafka_child_env())
         if self.database_url:
             env["ODDSTREAM_DATABASE_URL"] = self.database_url
         for bm, url in self.bookmaker_urls.items():
@@ -179,4 +200,78 @@ class Settings:
             if ":" in head.split("//", 1)[-1]:
                 user = head.split("//", 1)[-1].split(":", 1)[0]
                 data["ODDSTREAM_DATABASE_URL"] = f"{head.split('//', 1)[0]}//{user}:***@{tail}"
+        if "ODDSTREAM_KAFKA_SASL_PASSWORD" in data:
+            data["ODDSTREAM_KAFKA_SASL_PASSWORD"] = "***"
         return json.dumps(data, sort_keys=True)
+
+    @property
+    def advertised_host(self) -> str:
+        """The host in this worker's URL for other workers (Faust's ``web_host``)."""
+        if self.web_advertised_host:
+            return self.web_advertised_host
+        if self.web_host in ("0.0.0.0", "::", ""):  # bound to every address: advertise the hostname
+            return socket.gethostname()
+        return self.web_host
+
+    def _kafka_child_env(self) -> dict[str, str]:
+        env = {
+            "ODDSTREAM_KAFKA_REPLICATION_FACTOR": str(self.kafka_replication_factor),
+            "ODDSTREAM_KAFKA_ACKS": self.kafka_acks,
+            "ODDSTREAM_KAFKA_IDEMPOTENCE": self.kafka_idempotence,
+            "ODDSTREAM_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
+        }
+        optional = {
+            "ODDSTREAM_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "ODDSTREAM_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "ODDSTREAM_KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+            "ODDSTREAM_KAFKA_CA_FILE": str(self.kafka_ca_file) if self.kafka_ca_file else None,
+            "ODDSTREAM_WEB_ADVERTISED_HOST": self.web_advertised_host,
+        }
+        env.update({k: v for k, v in optional.items() if v})
+        return env
+
+
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _kafka_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``ODDSTREAM_KAFKA_*`` settings beyond the URL, checked together."""
+    protocol = _choice(env, "ODDSTREAM_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", _PROTOCOLS)
+    acks = _choice(env, "ODDSTREAM_KAFKA_ACKS", "all", ("all", "-1", "1", "0"))
+    acks = "all" if acks == "-1" else acks
+    idempotence = _choice(env, "ODDSTREAM_KAFKA_IDEMPOTENCE", "auto", ("auto", "on", "off"))
+    if idempotence == "on" and acks != "all":
+        raise SettingsError("ODDSTREAM_KAFKA_IDEMPOTENCE=on needs ODDSTREAM_KAFKA_ACKS=all")
+    mechanism = env.get("ODDSTREAM_KAFKA_SASL_MECHANISM") or None
+    username = env.get("ODDSTREAM_KAFKA_SASL_USERNAME") or None
+    password = env.get("ODDSTREAM_KAFKA_SASL_PASSWORD") or None
+    if protocol.startswith("SASL_"):
+        mechanism = _choice(env, "ODDSTREAM_KAFKA_SASL_MECHANISM", "PLAIN", _MECHANISMS)
+        if not username or not password:
+            raise SettingsError(
+                f"ODDSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                "ODDSTREAM_KAFKA_SASL_USERNAME and ODDSTREAM_KAFKA_SASL_PASSWORD"
+            )
+    elif mechanism or username or password:
+        raise SettingsError(f"SASL settings are set but ODDSTREAM_KAFKA_SECURITY_PROTOCOL is {protocol}")
+    ca_file = env.get("ODDSTREAM_KAFKA_CA_FILE") or None
+    if ca_file and not protocol.endswith("SSL"):
+        raise SettingsError(f"ODDSTREAM_KAFKA_CA_FILE is set but ODDSTREAM_KAFKA_SECURITY_PROTOCOL is {protocol}")
+    return {
+        "kafka_replication_factor": _int(env, "ODDSTREAM_KAFKA_REPLICATION_FACTOR", 1, minimum=1),
+        "kafka_acks": acks,
+        "kafka_idempotence": idempotence,
+        "kafka_security_protocol": protocol,
+        "kafka_sasl_mechanism": mechanism,
+        "kafka_sasl_username": username,
+        "kafka_sasl_password": password,
+        "kafka_ca_file": Path(ca_file) if ca_file else None,
+    }

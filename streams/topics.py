@@ -10,6 +10,7 @@ import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from streams.kafka import client_options
 from streams.settings import Settings
 
 __all__ = [
@@ -75,7 +76,7 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> list[
     Returns the names created. Raises ``BrokerUnavailable`` with the address when the broker
     cannot be reached within ``timeout_s``.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
     except (TimeoutError, KafkaConnectionError, KafkaError, OSError) as exc:
@@ -91,7 +92,15 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> list[
             # another process may create them in the meantime
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(name, settings.topic_partitions, 1, topic_configs=wanted[name]) for name in missing],
+                    [
+                        NewTopic(
+                            name,
+                            settings.topic_partitions,
+                            settings.kafka_replication_factor,
+                            topic_configs=wanted[name],
+                        )
+                        for name in missing
+                    ],
                     timeout_ms=int(timeout_s * 1000),
                 )
             log.info("topics created", topics=missing, partitions=settings.topic_partitions)
