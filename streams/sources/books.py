@@ -118,11 +118,13 @@ def _state(seed: int, bm: str, event: WorldEvent, market: WorldMarket, step: int
     return withdrawn, suspended
 
 
-def competitor_quotes(seed: int, bm: str, event: WorldEvent, step: int) -> list[Quote]:
-    """The canonical quotes ``bm`` offers for ``event`` at ``step`` (before rendering)."""
+def competitor_quotes(seed: int, bm: str, event: WorldEvent, step: int, only: str | None = None) -> list[Quote]:
+    """The canonical quotes ``bm`` offers for ``event`` at ``step`` (before rendering); ``only``: one market id."""
     quotes = []
     for market in event.markets:
         spec = market.spec
+        if only is not None and spec.market_id != only:
+            continue
         no_htft = unit(seed, "htft", event.sportradar_id) >= SPORTYBET_HTFT_SHARE
         if bm == "sportybet" and spec.kind == "htft" and no_htft:
             continue
@@ -298,7 +300,7 @@ def render_sportybet_events(seed: int, listings: Sequence[Listing], tournament_i
         if _sb_tournament_id(event) != tournament_id:
             continue
         name = event.tournament
-        one_x_two = [q for q in competitor_quotes(seed, "sportybet", event, step)[:1] if q.market_id == "3743"]
+        one_x_two = competitor_quotes(seed, "sportybet", event, step, only="3743")
         events.append({**_sb_head(event), "markets": [m for q in one_x_two if (m := _sb_market(q)) is not None]})
     return _sb_ok([{"id": tournament_id, "name": name, "events": events}] if events else [])
 
@@ -396,6 +398,6 @@ def render_bet9ja_group(seed: int, listings: Sequence[Listing], group_id: str, s
     for listing in listings:
         if _b9_group_id(listing.event) != group_id:
             continue
-        one_x_two = [q for q in competitor_quotes(seed, "bet9ja", listing.event, step)[:1] if q.market_id == "3743"]
+        one_x_two = competitor_quotes(seed, "bet9ja", listing.event, step, only="3743")
         events.append({**_b9_head(listing), "O": _b9_odds(one_x_two)})
     return {"R": "OK", "D": {"E": events, "V": CACHE_VERSION}}

@@ -2,10 +2,12 @@
 
 ``Sources`` holds one client per bookmaker for the life of a process, so every run shares the
 bookmakers' limits (BetPawa 50, SportyBet 50, Bet9ja 15 in flight, Bet9ja 25 ms after each request).
-``run_cycle`` discovers on the wanted bookmakers in parallel, matches their events by SportRadar id,
-orders them by kickoff (most urgent first) and fetches each event from every bookmaker that lists
-it: each bookmaker works through the same urgency-ordered list with as many workers as its limit,
-so the slowest book (Bet9ja) is never idle and the others are not held back by it. Each parsed board
+``run_cycle`` discovers on the wanted bookmakers in parallel and fetches each event from every
+bookmaker that lists it, most urgent kickoff first (ties broken by SportRadar id, so the three books
+walk the same order). Each bookmaker starts fetching as soon as its own discovery is done and works
+through its list with as many workers as its limit, so the slowest book (Bet9ja) is never idle and
+the others are not held back by it. Events are matched across books by SportRadar id: the scope of a
+request, the counts of the run and the key of every observation. Each parsed board
 is handed to ``on_observed`` as soon as it is parsed; every failure is counted and reported with
 its bookmaker, endpoint and cause, and the cycle goes on.
 """
@@ -280,30 +282,36 @@ async def run_cycle(
     result = CycleResult(counts={bm: BookCounts() for bm in wanted})
     if on_start is not None:
         on_start(result)
-    errors_by_book: dict[str, list[SourceError]] = {bm: [] for bm in wanted}
+    wanted_ids = set(sportradar_ids)
+    found: dict[str, list[Target]] = {}
 
     async def discover(bm: str) -> list[Target]:
+        """This bookmaker's targets in scope, most urgent first: its fetching starts without waiting
+        for the other books' discovery (kickoffs agree across books; the match is for the counts)."""
+        errors: list[SourceError] = []
         try:
-            return await _discover(bm, sources.clients[bm], errors_by_book[bm])
+            targets = await _discover(bm, sources.clients[bm], errors)
         except SourceError as exc:
-            errors_by_book[bm].append(exc)
-            return []
-
-    found = dict(zip(wanted, await asyncio.gather(*(discover(bm) for bm in wanted)), strict=True))
-    result.discovery_s = time.perf_counter() - started
-    ordered, result.matched = match_targets(found, sportradar_ids)
-    for bm in wanted:
-        result.counts[bm].listed = len(ordered[bm])
-        result.counts[bm].errors += len(errors_by_book[bm])
-        result.errors.extend(errors_by_book[bm])
-    log.info(
-        "scrape.discovered",
-        listed={bm: len(ts) for bm, ts in ordered.items()},
-        on_books=result.matched,
-        discovery_errors=sum(len(e) for e in errors_by_book.values()),
-        seconds=round(result.discovery_s, 2),
-    )
-    wanted_ids = set(sportradar_ids)
+            errors.append(exc)
+            targets = []
+        found[bm] = targets
+        ordered, _ = match_targets({bm: targets}, sportradar_ids)
+        counts = result.counts[bm]
+        counts.listed = len(ordered[bm])
+        counts.errors += len(errors)
+        result.errors.extend(errors)
+        result.discovery_s = max(result.discovery_s, time.perf_counter() - started)
+        log.info(
+            "scrape.discovered",
+            bookmaker=bm,
+            listed=counts.listed,
+            errors=len(errors),
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        if len(found) == len(wanted):
+            _, result.matched = match_targets(found, sportradar_ids)
+            log.info("scrape.matched", on_books=result.matched)
+        return ordered[bm]
 
     async def worker(bm: str, queue: deque[Target]) -> None:
         client: _Client = sources.clients[bm]
@@ -326,7 +334,7 @@ async def run_cycle(
             counts.unmapped += sum(parsed.unmapped.values())
 
     async def book(bm: str) -> None:
-        queue = deque(ordered[bm])
+        queue = deque(await discover(bm))
         await asyncio.gather(*(worker(bm, queue) for _ in range(min(LIMITS[bm], len(queue)))))
 
     await asyncio.gather(*(book(bm) for bm in wanted))

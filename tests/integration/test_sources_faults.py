@@ -150,3 +150,15 @@ async def test_faulty_bookmakers_lose_no_fetched_observation(procs: Processes, s
     assert outcome["observed"] == len(observed)
     assert len(outcome["errors"]) >= min(outcome["failed"], 20)
     assert any("bad JSON" in e for e in outcome["errors"])
+
+    # a scoped request scrapes only that bookmaker and those events
+    wanted = sorted({e["sportradar_id"] for e in observed if e["bookmaker"] == "sportybet"})[:3]
+    scoped = _post(f"{base}/scrape", {"bookmakers": ["sportybet"], "events": wanted})["run_id"]
+    assert (await asyncio.to_thread(_wait_run, base, scoped, 120))["status"] == "completed"
+    again = [e for e in await _read_all(settings, "odds.observed") if e["run_id"] == scoped]
+    scoped_done = [e for e in await _read_all(settings, "odds.runs") if e["run_id"] == scoped]
+    per_book = next(e for e in scoped_done if e["event_type"] == "RunCompleted")["per_bookmaker"]
+    assert set(per_book) == {"sportybet"} and per_book["sportybet"]["listed"] == 3
+    assert {e["bookmaker"] for e in again} == {"sportybet"}
+    assert {e["sportradar_id"] for e in again} <= set(wanted)
+    assert len(again) + per_book["sportybet"]["errors"] == 3
