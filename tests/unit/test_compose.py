@@ -1,0 +1,145 @@
+"""docker-compose.yml is a valid Compose file and says what the code says (no Docker engine needed).
+
+Validated against the Compose Specification's JSON Schema (tests/fixtures/compose-spec.json, its
+origin in compose-spec.SOURCE.txt); then its topics, partitions, compaction, replication and
+environment are compared with streams/topics.py and streams/settings.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft201909Validator
+
+from streams import topics
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec.json"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def worker_env(compose: dict[str, Any]) -> dict[str, str]:
+    env = compose["services"]["worker"]["environment"]
+    assert isinstance(env, dict)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _created_topics(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The topics the topic-init service creates: name -> partitions, replication, configs."""
+    script = "\n".join(compose["services"]["topic-init"]["command"])
+    out: dict[str, dict[str, Any]] = {}
+    for line in script.splitlines():
+        if "--topic" not in line or "--describe" in line:
+            continue
+        args = shlex.split(line)
+        spec: dict[str, Any] = {"configs": {}}
+        for flag, value in pairwise(args):
+            if flag == "--topic":
+                name = value
+            elif flag == "--partitions":
+                spec["partitions"] = int(value)
+            elif flag == "--replication-factor":
+                spec["replication"] = int(value)
+            elif flag == "--config":
+                key, _, val = value.partition("=")
+                spec["configs"][key] = val
+        out[name] = spec
+    return out
+
+
+def test_the_schema_fixture_is_the_compose_specification() -> None:
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["title"] == "Compose Specification"
+    Draft201909Validator.check_schema(schema)
+
+
+def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    validator = Draft201909Validator(json.loads(SCHEMA.read_text()))
+    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_the_schema_rejects_a_broken_file(compose: dict[str, Any]) -> None:
+    # the validation can fail: a misspelt key and a bad dependency condition are caught
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["worker"]["depends_on"]["kafka"]["condition"] = "service_ready"
+    broken["services"]["worker"]["helthcheck"] = {}
+    validator = Draft201909Validator(json.loads(SCHEMA.read_text()))
+    assert len(list(validator.iter_errors(broken))) >= 2
+
+
+def test_images_are_pinned(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["kafka"]["image"] == "apache/kafka:3.9.1"  # the version the integration tests run
+    assert services["topic-init"]["image"] == services["kafka"]["image"]
+    assert re.fullmatch(r"postgres:\d+\.\d+", services["postgres"]["image"])
+    assert "FROM python:3.11" in (ROOT / "Dockerfile").read_text()
+
+
+def test_init_creates_every_topic_and_changelog_of_the_code(
+    compose: dict[str, Any], worker_env: dict[str, str]
+) -> None:
+    settings = Settings.from_env(worker_env)
+    created = _created_topics(compose)
+    wanted = {settings.topic(t.name) for t in topics.TOPICS}
+    changelogs = {topics.changelog_topic(settings, table) for table in topics.TABLES}
+    assert set(created) == wanted | changelogs
+    for name, spec in created.items():
+        assert spec["partitions"] == settings.topic_partitions, name
+        assert spec["replication"] == settings.kafka_replication_factor, name
+        if name in changelogs:
+            assert spec["configs"] == {"cleanup.policy": "compact"}, name
+        else:
+            assert int(spec["configs"]["retention.ms"]) >= 24 * 3600 * 1000, name
+    # the history projection keeps 14 days by default: odds.changes keeps at least as long
+    assert int(created[settings.topic("odds.changes")]["configs"]["retention.ms"]) >= 14 * 24 * 3600 * 1000
+
+
+def test_worker_environment_is_read_by_the_settings(worker_env: dict[str, str]) -> None:
+    assert all(name.startswith("ODDSTREAM_") for name in worker_env)
+    settings = Settings.from_env(worker_env)
+    # every variable the file sets is one the settings read and hand on (unknown names would vanish)
+    child = settings.to_child_env()
+    missing = sorted(set(worker_env) - set(child))
+    assert not missing, f"variables the settings do not read: {missing}"
+    # and read as the file means them: handing them on rebuilds the same settings
+    assert Settings.from_env({k: child[k] for k in worker_env}) == settings
+    assert settings.kafka_bootstrap == "kafka:9092"
+    assert settings.web_host == "0.0.0.0" and settings.advertised_host != "0.0.0.0"
+    assert settings.kafka_acks == "all"
+
+
+def test_services_wire_up(compose: dict[str, Any], worker_env: dict[str, str]) -> None:
+    services = compose["services"]
+    worker = services["worker"]
+    assert worker["depends_on"]["topic-init"] == {"condition": "service_completed_successfully"}
+    assert worker["depends_on"]["kafka"] == {"condition": "service_healthy"}
+    assert worker["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    # scalable: no fixed host port, no container_name
+    assert "container_name" not in worker
+    assert all(":" not in str(p) for p in worker["ports"])
+    assert worker["ports"] == [worker_env["ODDSTREAM_WEB_PORT"]]
+    for name in ("kafka", "postgres", "simulator", "worker"):
+        assert "healthcheck" in services[name], name
+    assert {"kafka-data", "pg-data"} <= set(compose["volumes"])
+    kafka_env = services["kafka"]["environment"]
+    assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+    advertised = kafka_env["KAFKA_ADVERTISED_LISTENERS"].removeprefix("PLAINTEXT://")
+    assert Settings.from_env(worker_env).kafka_bootstrap == advertised
+    sim_port = services["simulator"]["command"][-1]
+    assert worker_env["ODDSTREAM_BETPAWA_URL"] == f"http://simulator:{sim_port}"
