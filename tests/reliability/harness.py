@@ -38,7 +38,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.odds_rules import apply_observation
 from streams.clock import format_ts, parse_ts
-from streams.events import OddsChanged, OddsObserved, decode, derive_id, encode
+from streams.events import InvalidEvent, OddsChanged, OddsObserved, decode, derive_id, encode
 from streams.runtime.procs import ManagedProcess, free_port
 from streams.settings import Settings
 
@@ -382,18 +382,20 @@ async def progress(settings: Settings) -> dict[tuple[str, str, int], int]:
 
 
 async def lag(settings: Settings) -> dict[str, int]:
-    """Records not yet through: board (committed offsets) and both odds projections (progress)."""
+    """Records of ``odds.observed`` and ``odds.changes`` the workers have not committed yet.
+
+    Faust commits a record's offset only once every agent reading it acknowledged it, and the
+    projections acknowledge a batch after its transaction committed, so zero lag means the board
+    and the projections are through (invalid records included, which leave no progress row).
+    """
     boot = settings.kafka_bootstrap
-    observed, changes = settings.topic("odds.observed"), settings.topic("odds.changes")
-    obs_end = await end_offsets(boot, observed)
-    chg_end = await end_offsets(boot, changes)
-    committed = await committed_offsets(boot, settings.app_id, observed)
-    done = await progress(settings)
-    return {
-        "board": sum(max(0, e - committed.get(p, 0)) for p, e in obs_end.items()),
-        "odds-observed": sum(max(0, e - 1 - done.get(("odds-observed", observed, p), -1)) for p, e in obs_end.items()),
-        "odds-changes": sum(max(0, e - 1 - done.get(("odds-changes", changes, p), -1)) for p, e in chg_end.items()),
-    }
+    out = {}
+    for name in ("odds.observed", "odds.changes"):
+        topic = settings.topic(name)
+        ends = await end_offsets(boot, topic)
+        committed = await committed_offsets(boot, settings.app_id, topic)
+        out[name] = sum(max(0, e - committed.get(p, 0)) for p, e in ends.items())
+    return out
 
 
 async def until(predicate: Callable[[], Awaitable[bool]], timeout_s: float, every_s: float = 0.5) -> bool:
@@ -422,15 +424,20 @@ class Verdict:
     topic_lost: int = 0  # changes on odds.changes that odds_history lacks (the projection alone)
     topic_doubled: int = 0  # odds_history rows held twice or not on odds.changes (the projection alone)
     samples: list[str] = field(default_factory=list)
+    timed_out: bool = False  # never caught up: the counts above are of a state still moving
 
     @property
     def clean(self) -> bool:
-        return self.projection_exact and not (self.lost or self.doubled or self.wrong_history or self.wrong_current)
+        return (
+            self.projection_exact
+            and not self.timed_out
+            and not (self.lost or self.doubled or self.wrong_history or self.wrong_current)
+        )
 
     @property
     def projection_exact(self) -> bool:
         """odds.changes -> odds_history exactly once, and the live board equal to odds_current."""
-        return not (self.topic_lost or self.topic_doubled or self.wrong_live)
+        return not (self.topic_lost or self.topic_doubled or self.wrong_live or self.timed_out)
 
     def note(self, line: str) -> None:
         if len(self.samples) < 8:
@@ -441,6 +448,7 @@ class Verdict:
             f"expected {self.expected_rows} history rows, table holds {self.history_rows}: lost {self.lost}, "
             f"doubled {self.doubled}, wrong history {self.wrong_history}, wrong current {self.wrong_current}, "
             f"wrong live {self.wrong_live}; against odds.changes: lost {self.topic_lost}, doubled {self.topic_doubled}"
+            + ("; TIMED OUT" if self.timed_out else "")
         )
         return "\n".join([head, *self.samples])
 
@@ -563,7 +571,10 @@ async def topic_history(settings: Settings) -> dict[HKey, tuple[Any, ...]]:
             batches = await consumer.getmany(timeout_ms=1000)
             for records in batches.values():
                 for r in records:
-                    ev = decode(r.value, [OddsChanged])
+                    try:
+                        ev = decode(r.value, [OddsChanged])
+                    except InvalidEvent:
+                        continue  # dead-lettered by the projection, never a row
                     for ch in ev.changes:
                         key = (ev.event_id, str(ch["market_id"]), _line(ch["line"]))
                         out.setdefault(
@@ -617,7 +628,8 @@ async def settle(settings: Settings, exp: Expected, base_urls: list[str], timeou
 
     if not await until(done, timeout_s, every_s=1.0):
         remaining = await lag(settings)
-        verdict.note(f"lag when time ran out: {remaining}")
+        verdict.timed_out = True
+        verdict.note(f"not settled after {timeout_s} s; lag: {remaining}")
     return verdict
 
 

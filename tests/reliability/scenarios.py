@@ -13,6 +13,7 @@ import random
 import statistics
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,4 +311,123 @@ async def database_outage(
         await h.until(healthy, 60, every_s=0.25)
         out.verdict = await h.settle(settings, exp, [base])
         out.recovery_s.append(time.monotonic() - back_at)
+    return out
+
+
+GARBAGE_TOPICS: dict[str, tuple[str, ...]] = {
+    "odds.observed": ("OddsObserved",),
+    "odds.changes": ("OddsChanged",),
+    "odds.runs": ("RunStarted", "RunHeartbeat", "RunCompleted", "RunFailed", "RunStale"),
+}
+
+
+def garbage(rng: random.Random, valid: bytes) -> bytes:
+    """One hostile record: random bytes, a cut-off or bent copy of a valid one, or the wrong shape."""
+    import json
+
+    kind = rng.randrange(6)
+    if kind == 0:
+        return rng.randbytes(rng.randrange(0, 300))
+    if kind == 1:
+        return valid[: rng.randrange(1, len(valid))]
+    body = json.loads(valid)
+    if kind == 2:
+        body["occurred_at"] = body["occurred_at"][:19]  # naive
+    elif kind == 3:
+        body[rng.choice(sorted(body))] = rng.choice([None, 7, "x", [], {}])
+    elif kind == 4:
+        body["event_type"] = rng.choice(["OddsObserved", "RunStarted", "Nope", 3])
+    else:
+        return json.dumps([body]).encode()
+    return json.dumps(body).encode()
+
+
+async def hostile_records(env: Env, seed: int, *, n_garbage: int = 60, n_events: int = 20, cycles: int = 3) -> Outcome:
+    """Hostile records interleaved with a known stream on every consumed topic: no worker dies,
+    every rejected record is dead-lettered once with its reason, the valid stream is all kept."""
+    from aiokafka import AIOKafkaProducer
+
+    from streams.events import EVENT_TYPES, InvalidEvent, decode, encode
+
+    rng = random.Random(seed)
+    cycles_obs = h.observations(seed, n_events, cycles, h.base_time())
+    exp = h.Expected.fold(o for batch in cycles_obs for o in batch)
+    out = Outcome(fault="hostile records on topics", events=exp.observed)
+    sample = encode(cycles_obs[0][0])
+    async with _trial(env, f"hostile-{seed}") as (settings, cluster):
+        worker = cluster.start(0)
+        await cluster.wait_ready(0)
+        producing = asyncio.create_task(h.produce_paced(settings, cycles_obs, pace_s=1.0))
+        sent: dict[tuple[str, int, int], str | None] = {}  # where -> the reason a consumer must give
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for _ in range(n_garbage):
+                topic = rng.choice(sorted(GARBAGE_TOPICS))
+                value = garbage(rng, sample)
+                try:
+                    decode(value, [EVENT_TYPES[t] for t in GARBAGE_TOPICS[topic]])
+                    reason = None  # valid after all: nothing to letter
+                except InvalidEvent as exc:
+                    reason = exc.reason
+                key = rng.choice([None, b"", rng.randbytes(8), b"70000001"])
+                meta = await producer.send_and_wait(settings.topic(topic), value, key=key)
+                sent[(settings.topic(topic), meta.partition, meta.offset)] = reason
+                await asyncio.sleep(0.02)
+        finally:
+            await producer.stop()
+        await producing
+        invalid = {k: r for k, r in sent.items() if r is not None}
+        letters: dict[tuple[str, int, int], set[str]] = {}
+        errors: dict[tuple[str, int, int], str] = {}
+
+        async def all_lettered() -> bool:
+            for d in await _dead_letters(settings):
+                where = (d["source_topic"], d["partition"], d["offset"])
+                letters.setdefault(where, set()).add(d["event_id"])
+                errors[where] = d["error"]
+            return invalid.keys() <= letters.keys()
+
+        await h.until(all_lettered, 60)
+        out.verdict = await h.settle(settings, exp, [cluster.base_url(0)])
+        unexplained = [w for w in invalid if not errors.get(w, "").strip()]
+        twice = [w for w, ids in letters.items() if len(ids) > 1]
+        stray = [w for w in letters if w not in invalid]
+        out.verdict.lost += len(unexplained)
+        out.verdict.doubled += len(twice) + len(stray)
+        for w in unexplained[:3]:
+            out.verdict.note(f"rejected without a dead letter or reason: {w}")
+        reasons = Counter(errors[w].split(":")[0][:40] for w in invalid if w in errors)
+        out.notes.append(
+            f"{len(sent)} hostile records, {len(invalid)} invalid, {len(invalid) - len(unexplained)} dead-lettered"
+            f" with a reason; worker alive: {worker.is_alive()}; reasons: {dict(reasons.most_common(6))}"
+        )
+        out.extra.update(sent=len(sent), invalid=len(invalid), unexplained=len(unexplained), alive=worker.is_alive())
+    return out
+
+
+async def _dead_letters(settings: h.Settings) -> list[dict[str, Any]]:
+    import json
+
+    from aiokafka import AIOKafkaConsumer
+
+    topic = settings.topic("odds.dead-letters")
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"letters-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    try:
+        quiet = 0
+        while quiet < 4:
+            batches = await consumer.getmany(timeout_ms=500)
+            records = [r for rs in batches.values() for r in rs]
+            quiet = 0 if records else quiet + 1
+            out.extend(json.loads(r.value) for r in records)
+    finally:
+        await consumer.stop()
     return out

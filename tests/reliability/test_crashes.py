@@ -24,6 +24,7 @@ async def test_sigkill_loses_and_doubles_nothing(env: Env, seed: int, mode: str)
     assert out.kills == 2
     assert out.verdict.expected_rows > 500, "the stream changed too little to prove anything"
     # the projection alone: every change on odds.changes is in odds_history exactly once
+    assert not out.verdict.timed_out, str(out)
     assert (out.verdict.topic_lost, out.verdict.topic_doubled) == (0, 0), str(out)
     if not out.verdict.clean:
         # end to end (tables and live board against the fold of what was produced) this fails when
