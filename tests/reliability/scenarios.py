@@ -431,3 +431,69 @@ async def _dead_letters(settings: h.Settings) -> list[dict[str, Any]]:
     finally:
         await consumer.stop()
     return out
+
+
+def _restart_kafka(broker: Any, down_s: float) -> Any:
+    """Stop ``broker`` (SIGTERM, a clean shutdown) and start it again on the same port and log
+    dirs after ``down_s``: the same broker with its data, as a restarted server would be."""
+    from streams.runtime import kafka_jvm
+    from streams.runtime.procs import EmbeddedBroker, ManagedProcess, wait_for_kafka
+
+    broker.stop(30.0)
+    time.sleep(down_s)
+    work = broker.work_dir
+    argv = kafka_jvm._java_cmd(kafka_jvm.resolve_jars(), work / "log4j.properties", "kafka.Kafka")
+    proc = ManagedProcess([*argv, str(work / "server.properties")], log_path=work / "kafka.out", name="kafka", cwd=work)
+    again = EmbeddedBroker(
+        kind=broker.kind, version=broker.version, host=broker.host, port=broker.port, process=proc, work_dir=work
+    )
+    wait_for_kafka(again.bootstrap, 90.0, proc)
+    return again
+
+
+async def broker_restart(env: Env, seed: int, *, down_s: float = 10.0, n_events: int = 30, cycles: int = 6) -> Outcome:
+    """Apache Kafka (its own instance, data on disk) stopped for ``down_s`` mid-ingest and started
+    again. What the worker does is recorded as it happens: it rides the restart out, or it exits
+    and is restarted the way a supervisor would; then the result is judged like every other."""
+    from streams.runtime.kafka_jvm import start_kafka
+
+    cycles_obs = h.observations(seed, n_events, cycles, h.base_time())
+    exp = h.Expected.fold(o for batch in cycles_obs for o in batch)
+    out = Outcome(fault=f"broker restart ({down_s:.0f} s down)", events=exp.observed)
+    broker = await asyncio.to_thread(start_kafka, env.work_dir / f"kafka-restart-{seed}")
+    try:
+        own = Env(kafka_url=broker.url, admin_dsn=env.admin_dsn, work_dir=env.work_dir)
+        async with _trial(own, f"broker-restart-{seed}") as (settings, cluster):
+            worker = cluster.start(0)
+            await cluster.wait_ready(0)
+            half = len(cycles_obs) // 2
+            await h.produce_paced(settings, cycles_obs[:half], pace_s=1.0)
+            stopped_at = time.monotonic()
+            broker = await asyncio.to_thread(_restart_kafka, broker, down_s)
+            back_at = time.monotonic()
+            out.notes.append(f"broker down {back_at - stopped_at:.1f} s (stop, {down_s:.0f} s, start)")
+            await h.produce_paced(settings, cycles_obs[half:], pace_s=1.0)
+            deadline = time.monotonic() + 60
+            recovered = False
+            while time.monotonic() < deadline and worker.is_alive():
+                code, body = await asyncio.to_thread(h.http_json, f"{cluster.base_url(0)}/health", 3.0)
+                if code == 200 and body.get("ready") and not any((await h.lag(settings)).values()):
+                    recovered = True
+                    break
+                await asyncio.sleep(0.5)
+            if worker.is_alive() and recovered:
+                out.notes.append("the worker stayed up and reconnected by itself")
+            else:
+                tail = " | ".join(worker.log_tail(3).splitlines())[-400:]
+                how = f"exited with code {worker.returncode}" if not worker.is_alive() else "stayed up but stuck"
+                out.notes.append(f"the worker {how}; last log lines: {tail}; restarted as a supervisor would")
+                if worker.is_alive():
+                    cluster.kill(0)
+                cluster.start(0)
+                await cluster.wait_ready(0)
+            out.extra["reconnected"] = recovered
+            out.recovery_s.append(time.monotonic() - back_at)
+            out.verdict = await h.settle(settings, exp, [cluster.base_url(0)])
+    finally:
+        await asyncio.to_thread(broker.stop)
+    return out
