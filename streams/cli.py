@@ -235,7 +235,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 async def _partitions(settings: Settings, topic: str) -> list[int]:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    from streams.kafka import client_options
+
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -262,15 +264,16 @@ async def _scrape(settings: Settings, args: argparse.Namespace) -> int:
         encode,
         new_id,
     )
+    from streams.kafka import client_options
     from streams.topics import RUNS
 
     run_id = new_id()
     cmd = ScrapeRequested(run_id=run_id, trigger="cli", bookmakers=args.bookmaker or [], events=args.event or [])
     consumer: AIOKafkaConsumer | None = None
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
     try:
         if args.wait:
-            consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+            consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
             await consumer.start()
             runs_topic = settings.topic(RUNS.name)
             parts = [TopicPartition(runs_topic, p) for p in await _partitions(settings, runs_topic)]
