@@ -29,7 +29,7 @@ import msgspec
 from streams.clock import parse_ts
 from streams.events import BOOKMAKER_NAMES, MAX_RECORD_BYTES, BaseEvent, OddsChanged, OddsObserved, decode
 
-__all__ = ["JsonText", "ObservedHead", "read", "read_changed", "read_observed"]
+__all__ = ["JsonText", "ObservedHead", "read", "read_board", "read_changed", "read_observed"]
 
 _MAX = 1.7e308  # finite: JSON numbers beyond a double are refused like Infinity
 _DIGITS = re.compile(r"[0-9]+")
@@ -124,6 +124,7 @@ class _RawChanges(msgspec.Struct):
 
 
 _observed = msgspec.json.Decoder(_Observed)
+_plain = msgspec.json.Decoder()
 _changed = msgspec.json.Decoder(_Changed)
 _raw_changes = msgspec.json.Decoder(_RawChanges)
 
@@ -186,6 +187,41 @@ def read_observed(raw: bytes) -> ObservedHead:
         kickoff_at=ev.kickoff_at,
         observed_at=ev.observed_at,
     )
+
+
+def _fast_board(raw: bytes) -> OddsObserved:
+    try:
+        ev = _observed.decode(raw)  # checks every rule; the markets are read again below, as plain JSON
+        data = _plain.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _Fallback from exc
+    _check_envelope(ev, OddsObserved.event_type, OddsObserved.schema_version)
+    return OddsObserved(
+        event_id=ev.event_id,
+        occurred_at=_ts(ev.occurred_at),
+        run_id=ev.run_id,
+        bookmaker=ev.bookmaker,
+        sportradar_id=ev.sportradar_id,
+        bookmaker_event_id=ev.bookmaker_event_id,
+        home_team=ev.home_team,
+        away_team=ev.away_team,
+        tournament=ev.tournament,
+        kickoff_at=_ts(ev.kickoff_at),
+        observed_at=_ts(ev.observed_at),
+        markets=data["markets"],
+        unmapped=data.get("unmapped", {}),
+    )
+
+
+def read_board(raw: bytes) -> OddsObserved:
+    """A whole ``OddsObserved``, equal to what ``decode`` returns; ``InvalidEvent`` exactly when
+    ``decode`` raises it. About three times cheaper for a full board (the board agent reads it)."""
+    if len(raw) <= MAX_RECORD_BYTES:
+        try:
+            return _fast_board(raw)
+        except _Fallback:
+            pass
+    return decode(raw, [OddsObserved])
 
 
 def _fast_changed(raw: bytes) -> OddsChanged:

@@ -158,6 +158,13 @@ def _same_observed(raw: bytes) -> None:
         assert (head.kickoff_at, head.observed_at) == (ev.kickoff_at, ev.observed_at)
     else:
         assert fast == slow
+    board = _outcome_of(wire.read_board, raw)
+    assert board[0] == slow[0]
+    if board[0] == "ok":
+        assert board[1] == slow[1]
+        assert json.dumps(board[1].markets) == json.dumps(slow[1].markets)  # same types too (1 vs 1.0)
+    else:
+        assert board == slow
 
 
 def _same_changed(raw: bytes) -> None:
@@ -236,3 +243,4 @@ def test_a_valid_board_takes_the_fast_path() -> None:
     good = json.dumps(_observed([{"market_id": "1", "line": None, "outcomes": [{"name": "1", "price": 2.0}]}]))
     head = wire._fast_observed(good.encode())
     assert (head.sportradar_id, head.bookmaker, head.observed_at) == ("61301", "sportybet", T)
+    assert wire._fast_board(good.encode()) == decode(good.encode(), [OddsObserved])
