@@ -8,12 +8,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams.kafka import client_options, resolve_idempotence
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from tests.integration.conftest import TestBroker
+from tests.integration import conftest
 
 pytestmark = pytest.mark.integration
 
 
-async def test_auto_idempotence_follows_the_broker(broker: TestBroker, settings: Settings) -> None:
+async def test_auto_idempotence_follows_the_broker(broker: conftest.TestBroker, settings: Settings) -> None:
     resolved = await resolve_idempotence(settings)
     # Apache Kafka grants producer ids; Tansu 0.6.0 rejects aiokafka's InitProducerId (BROKERS.md)
     assert resolved.kafka_idempotence == ("on" if broker.true_kafka else "off")
