@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -140,6 +141,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(preflight(settings))
     settings = asyncio.run(resolve_idempotence(settings))
     app, _ = create_app(settings)
+    # The memory:// tables keep every board as Python objects (millions of them), and with the
+    # default thresholds the cyclic GC walks them all several times a scrape cycle: about half of
+    # a worker's time (bench/README.md, projection section). Collect less often; keep what start-up
+    # built out of the walks.
+    gc.set_threshold(50_000, 20, 20)
+    gc.freeze()
     log.info("worker starting", app_id=settings.app_id, broker=settings.kafka_bootstrap, web_port=settings.web_port)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
