@@ -5,9 +5,11 @@ as each board is parsed), ``RunHeartbeat`` with progress every few seconds, then
 with counts per bookmaker (or ``RunFailed`` when nothing could be scraped). The cycle itself is
 ``streams.sources.cycle.run_cycle``; this module only wires it to the topics.
 
-Two full cycles never overlap in one worker: a full request that arrives while one runs is
-coalesced into it (its ``RunStarted`` and ``RunCompleted`` say ``coalesced_into``, and it completes
-with the running cycle's counts). Scoped requests (some bookmakers or events) run at once, under the
+Commands are forwarded, whatever their run id, to one partition of the internal topic
+``odds.scrape-queue``, so one worker runs every cycle (another takes over after a rebalance). Two
+full cycles never overlap there: a full request that arrives while one runs is coalesced into it
+(its ``RunStarted`` and ``RunCompleted`` say ``coalesced_into``, and it completes with the running
+cycle's counts). Scoped requests (some bookmakers or events) run at once, under the
 same per-bookmaker limits, because every run of a worker shares one set of clients. The schedule is
 a leader-only timer that publishes the same command.
 """
@@ -47,6 +49,7 @@ __all__ = ["Coalescer", "is_full", "observed_event", "register", "run_scrape", "
 log = structlog.get_logger(__name__)
 
 HEARTBEAT_EVERY_S = 5.0
+QUEUE_KEY = b"scrape"  # one key: every command lands on one partition of odds.scrape-queue
 MAX_ERRORS_KEPT = 20
 
 
@@ -229,12 +232,23 @@ def register(app: faust.App, rt: Runtime) -> None:
                 else:
                     await rt.publish(_outcome(follower.run_id, outcome[0], outcome[1], coalesced_into=cmd.run_id))
 
-    @app.agent(rt.topic(topics.SCRAPE_REQUESTS), name="scrape")
+    @app.agent(rt.topic(topics.SCRAPE_REQUESTS), name="scrape-requests")
+    async def route(stream: StreamT[bytes]) -> None:
+        """Every valid command goes to the one partition of the scrape queue, whatever its run id."""
+        async for event in records(stream):
+            try:
+                decode(event.value, [ScrapeRequested])
+            except InvalidEvent as exc:
+                await rt.dead_letter(event, exc.reason)
+                continue
+            await rt.topic(topics.SCRAPE_QUEUE).send(key=QUEUE_KEY, value=event.value)
+
+    @app.agent(rt.topic(topics.SCRAPE_QUEUE), name="scrape")
     async def scrape(stream: StreamT[bytes]) -> None:
         async for event in records(stream):
             try:
                 cmd = decode(event.value, [ScrapeRequested])
-            except InvalidEvent as exc:
+            except InvalidEvent as exc:  # only a record produced onto the internal topic by hand
                 await rt.dead_letter(event, exc.reason)
                 continue
             leader = coalescer.admit(cmd)

@@ -19,6 +19,7 @@ __all__ = [
     "OBSERVED",
     "RUNS",
     "RUN_CHECKS",
+    "SCRAPE_QUEUE",
     "SCRAPE_REQUESTS",
     "TABLES",
     "TABLE_BOARDS",
@@ -48,8 +49,13 @@ CHANGES = TopicSpec("odds.changes", "sportradar_id", "OddsChanged: the quotes th
 RUNS = TopicSpec("odds.runs", "run_id", "scrape run lifecycle")
 DEAD_LETTERS = TopicSpec("odds.dead-letters", "original key", "records no consumer could accept")
 RUN_CHECKS = TopicSpec("odds.run-checks", "run_id", "internal: the watchdog asks a run's owner to decide on staleness")
+SCRAPE_QUEUE = TopicSpec(
+    "odds.scrape-queue",
+    "the constant 'scrape'",
+    "internal: every ScrapeRequested on one partition, so one worker runs the cycles",
+)
 
-TOPICS: tuple[TopicSpec, ...] = (SCRAPE_REQUESTS, OBSERVED, CHANGES, RUNS, DEAD_LETTERS, RUN_CHECKS)
+TOPICS: tuple[TopicSpec, ...] = (SCRAPE_REQUESTS, OBSERVED, CHANGES, RUNS, DEAD_LETTERS, RUN_CHECKS, SCRAPE_QUEUE)
 
 # Faust tables, created by name in the agents; their changelog topics are created here at start,
 # before any worker writes, because Faust's own lazy creation raced the first writes on a fresh

@@ -101,9 +101,9 @@ async def test_faulty_bookmakers_lose_no_fetched_observation(procs: Processes, s
 
     first = _post(f"{base}/scrape", {})["run_id"]
     second = _post(f"{base}/scrape", {})["run_id"]  # arrives while the first full cycle runs
-    done = await asyncio.to_thread(_wait_run, base, first, 240)
-    assert done["status"] == "completed", done
-    assert (await asyncio.to_thread(_wait_run, base, second, 60))["status"] == "completed"
+    for run_id in (first, second):
+        done = await asyncio.to_thread(_wait_run, base, run_id, 240)
+        assert done["status"] == "completed", done
 
     status, stats = get_json(f"{sim_url}/_simulator/stats")
     assert status == 200
@@ -111,16 +111,18 @@ async def test_faulty_bookmakers_lose_no_fetched_observation(procs: Processes, s
     observed = await _read_all(settings, "odds.observed")
 
     completed = {e["run_id"]: e for e in runs if e["event_type"] == "RunCompleted"}
-    outcome = completed[first]
+    # the two commands reach the scrape queue in either order: one runs, the other is coalesced into it
+    leader, follower = (first, second) if completed[first].get("coalesced_into") is None else (second, first)
+    outcome = completed[leader]
     per_book = outcome["per_bookmaker"]
     assert set(per_book) == {"betpawa", "sportybet", "bet9ja"}
 
-    # the second request was coalesced into the first: no second cycle, and it says so
-    assert completed[second]["coalesced_into"] == first
-    assert completed[second]["per_bookmaker"] == per_book
-    started = [e for e in runs if e["event_type"] == "RunStarted" and e["run_id"] == second]
-    assert started and started[0]["coalesced_into"] == first
-    assert {e["run_id"] for e in observed} == {first}
+    # no second cycle, and the coalesced request says so
+    assert completed[follower]["coalesced_into"] == leader
+    assert completed[follower]["per_bookmaker"] == per_book
+    started = [e for e in runs if e["event_type"] == "RunStarted" and e["run_id"] == follower]
+    assert started and started[0]["coalesced_into"] == leader
+    assert {e["run_id"] for e in observed} == {leader}
 
     mine = Counter((e["bookmaker"], e["bookmaker_event_id"]) for e in observed)
     assert all(n == 1 for n in mine.values()), [k for k, n in mine.items() if n > 1]
@@ -162,3 +164,31 @@ async def test_faulty_bookmakers_lose_no_fetched_observation(procs: Processes, s
     assert {e["bookmaker"] for e in again} == {"sportybet"}
     assert {e["sportradar_id"] for e in again} <= set(wanted)
     assert len(again) + per_book["sportybet"]["errors"] == 3
+
+
+async def test_two_workers_never_run_two_full_cycles_at_once(procs: Processes, settings: Settings) -> None:
+    port = free_port()
+    sim = procs.start("simulator", "simulate", "--port", str(port), "--events", "60", ODDSTREAM_SIMULATOR_TICK_S="3600")
+    wait_for_tcp("127.0.0.1", port, 30.0, sim)  # default latencies: a cycle lasts a few seconds
+    sim_url = f"http://127.0.0.1:{port}"
+    settings = settings.with_(bookmaker_urls={bm: sim_url for bm in ("betpawa", "sportybet", "bet9ja")})
+    procs.settings = settings
+    other = settings.with_(web_port=free_port())
+    procs.worker(settings)
+    procs.worker(other)
+    bases = [f"http://127.0.0.1:{s.web_port}" for s in (settings, other)]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(get_json(f"{b}/health")[1].get("ready") for b in bases):
+        await asyncio.sleep(0.5)
+
+    # eight full requests through both workers: whatever partitions their run ids hash to, one runs
+    run_ids = [_post(f"{bases[i % 2]}/scrape", {})["run_id"] for i in range(8)]
+    for run_id in run_ids:
+        assert (await asyncio.to_thread(_wait_run, bases[0], run_id, 180))["status"] == "completed"
+    runs = await _read_all(settings, "odds.runs")
+    completed = {e["run_id"]: e for e in runs if e["event_type"] == "RunCompleted" and e["run_id"] in run_ids}
+    leaders = [r for r in run_ids if completed[r].get("coalesced_into") is None]
+    assert len(leaders) == 1, {r: completed[r].get("coalesced_into") for r in run_ids}
+    assert all(completed[r]["coalesced_into"] == leaders[0] for r in run_ids if r != leaders[0])
+    observed = await _read_all(settings, "odds.observed")
+    assert {e["run_id"] for e in observed} == set(leaders)
