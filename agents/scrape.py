@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,10 @@ class Coalescer:
             self.followers.append(cmd)
         return self.running
 
+    def waiting_on(self, run_id: str) -> list[str]:
+        """The run ids coalesced into ``run_id`` so far."""
+        return [f.run_id for f in self.followers] if run_id == self.running else []
+
     def finish(self, run_id: str) -> list[ScrapeRequested]:
         """The full cycle ``run_id`` ended: the requests that share its result."""
         if run_id != self.running:
@@ -134,8 +139,17 @@ def _outcome(
     )
 
 
-async def run_scrape(rt: Runtime, cmd: ScrapeRequested, sources: Sources) -> tuple[CycleResult, list[str]]:
-    """Carry out one scrape run, publishing its lifecycle and its observations."""
+async def run_scrape(
+    rt: Runtime,
+    cmd: ScrapeRequested,
+    sources: Sources,
+    followers: Callable[[], list[str]] = list,
+) -> tuple[CycleResult, list[str]]:
+    """Carry out one scrape run, publishing its lifecycle and its observations.
+
+    ``followers()`` names the runs coalesced into this one: they get its heartbeats too, so none of
+    them looks stale while the cycle they wait on is alive.
+    """
     run_id = cmd.run_id
     wanted = cmd.bookmakers or sources.bookmakers
     errors: list[str] = [f"{bm}: no base URL configured" for bm in wanted if bm not in sources.clients]
@@ -157,14 +171,15 @@ async def run_scrape(rt: Runtime, cmd: ScrapeRequested, sources: Sources) -> tup
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY_S)
             current = progress.get("r")
-            await rt.publish(
-                RunHeartbeat(
-                    run_id=run_id,
-                    observed=current.observed if current else 0,
-                    failed=current.failed if current else 0,
-                    per_bookmaker={bm: c.to_json() for bm, c in current.counts.items()} if current else None,
+            for beating in (run_id, *followers()):
+                await rt.publish(
+                    RunHeartbeat(
+                        run_id=beating,
+                        observed=current.observed if current else 0,
+                        failed=current.failed if current else 0,
+                        per_bookmaker={bm: c.to_json() for bm, c in current.counts.items()} if current else None,
+                    )
                 )
-            )
 
     beat = asyncio.ensure_future(heartbeat())
     try:
@@ -212,7 +227,7 @@ def register(app: faust.App, rt: Runtime) -> None:
         with structlog.contextvars.bound_contextvars(run_id=cmd.run_id):
             outcome: tuple[CycleResult, list[str]] | None = None
             try:
-                outcome = await run_scrape(rt, cmd, sources())
+                outcome = await run_scrape(rt, cmd, sources(), lambda: coalescer.waiting_on(cmd.run_id))
             except Exception as exc:  # a run must never take the agent down: record the failure
                 log.exception("scrape run crashed", run_id=cmd.run_id)
                 await rt.publish(

@@ -123,6 +123,9 @@ async def test_faulty_bookmakers_lose_no_fetched_observation(procs: Processes, s
     started = [e for e in runs if e["event_type"] == "RunStarted" and e["run_id"] == follower]
     assert started and started[0]["coalesced_into"] == leader
     assert {e["run_id"] for e in observed} == {leader}
+    beats = [e for e in runs if e["event_type"] == "RunHeartbeat"]
+    assert any(b["run_id"] == follower for b in beats)  # a coalesced run is kept alive too
+    assert any(b["run_id"] == leader and b["per_bookmaker"] and b["observed"] > 0 for b in beats)
 
     mine = Counter((e["bookmaker"], e["bookmaker_event_id"]) for e in observed)
     assert all(n == 1 for n in mine.values()), [k for k, n in mine.items() if n > 1]

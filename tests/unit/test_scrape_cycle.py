@@ -52,6 +52,7 @@ def test_full_requests_during_a_full_cycle_are_coalesced_scoped_ones_run() -> No
     assert c.admit(_cmd("a")) == "a"  # the running one redelivered: nothing new
     assert c.admit(_cmd("s", bookmakers=["bet9ja"])) is None  # scoped: runs alongside
     assert c.admit(_cmd("e", events=["123"])) is None
+    assert c.waiting_on("a") == ["b"] and c.waiting_on("s") == []
     assert [f.run_id for f in c.finish("s")] == []  # a scoped run ending frees nothing
     assert [f.run_id for f in c.finish("a")] == ["b"]
     assert c.admit(_cmd("c")) is None  # the next full request runs
