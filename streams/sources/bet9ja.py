@@ -189,8 +189,10 @@ def _header(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """Event fields: on ``D`` itself (prematch) or on ``D.AA`` + ``D.A`` (live)."""
     if "DS" in data:
         return data
-    live = {**(data.get("A") or {}), **(data.get("AA") or {})}
-    return live
+    parts = [data.get("A") or {}, data.get("AA") or {}]
+    if not all(isinstance(part, Mapping) for part in parts):
+        raise _fail("malformed: D.A / D.AA must be objects")
+    return {**parts[0], **parts[1]}
 
 
 def _kickoff(value: object, zone: tzinfo) -> datetime:

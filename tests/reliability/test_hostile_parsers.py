@@ -112,17 +112,7 @@ def _check(bookmaker: str, payload: Any) -> None:
         TALLY[bookmaker][f"market unmapped: {reason[:50]}"] += n
 
 
-BET9JA_HEADER = pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="bet9ja._header merges D.A / D.AA without checking they are objects: a live answer whose AA is"
-    " a string raises TypeError instead of SourceError (found by this test)",
-)
-
-
-@pytest.mark.parametrize(
-    "bookmaker", [pytest.param(bm, marks=BET9JA_HEADER) if bm == "bet9ja" else bm for bm in sorted(SAMPLES)]
-)
+@pytest.mark.parametrize("bookmaker", sorted(SAMPLES))
 def test_mutated_answers_parse_or_fail_with_a_reason(bookmaker: str) -> None:
     @settings(
         max_examples=EXAMPLES,

@@ -63,6 +63,15 @@ def test_real_live_capture_all_locked() -> None:
     assert parsed.markets and all(o.suspended and o.price is None for q in parsed.markets for o in q.outcomes)
 
 
+@pytest.mark.parametrize("field", ["A", "AA"])
+@pytest.mark.parametrize("value", ["FC Tokyo", [1, 2], 7])
+def test_live_header_that_is_not_an_object_is_a_source_error(field: str, value: object) -> None:
+    payload = _load("bet9ja.event_live.real.json")
+    payload["D"][field] = value
+    with pytest.raises(SourceError, match=r"D\.A / D\.AA must be objects"):
+        parse_event(payload)
+
+
 def test_startdate_zone_is_a_setting(capture: dict[str, Any]) -> None:
     lagos = timezone(timedelta(hours=1))
     assert parse_event(capture, zone=lagos).kickoff_at == datetime(2026, 6, 26, 18, 0, tzinfo=UTC)
