@@ -6,7 +6,10 @@ Starts Apache Kafka (JVM) and an embedded PostgreSQL in a temp dir and runs the 
 - SIGKILL crash trials, cycling through mid-batch, mid-commit and mid-rebalance (``--trials``);
 - failover of one of two workers; PostgreSQL refusing the database for ``--outage-s``;
   Apache Kafka stopped and started again mid-ingest; hostile records on every consumed topic;
-- the three bookmaker parsers fed ``--mutations`` mutated real answers each (no broker).
+- one bookmaker hanging, answering 403 or garbage for a whole scrape run (the others' boards are
+  compared with a clean run's: ``lost`` counts the missing ones; recovery is the run's duration);
+- the three bookmaker parsers fed ``--mutations`` mutated real answers each (no broker; ``lost``
+  counts answers that ended in neither a board nor a ``SourceError``).
 
 Columns: ``events`` are the observations produced (parser rows: answers parsed); ``lost`` and
 ``doubled`` compare ``odds_history`` with the fold of what was produced (``harness.Expected``);
@@ -134,6 +137,8 @@ async def _run(env: sc.Env, args: argparse.Namespace) -> list[dict[str, Any]]:
         await one(f"PostgreSQL refused {args.outage_s:.0f} s", sc.database_outage(env, 200, seconds=args.outage_s))
     await one("Apache Kafka restarted mid-ingest", sc.broker_restart(env, 300))
     await one("hostile records on the topics", sc.hostile_records(env, 400))
+    for kind, bookmaker in (("hang", "bet9ja"), ("403", "sportybet"), ("garbage", "betpawa")):
+        await one(f"{bookmaker} {kind} for a whole run", sc.bad_bookmaker(env, kind, bookmaker))
     return [_row(k, v) for k, v in results.items()]
 
 

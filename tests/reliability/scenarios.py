@@ -158,7 +158,8 @@ async def failover(env: Env, seed: int, *, n_events: int = 30, cycles: int = 4, 
         await cluster.wait_ready(0)
         await cluster.wait_ready(1)
         # both must hold partitions before the kill, or there is nothing to fail over
-        await h.until(lambda: _both_hold_partitions(cluster), 60)
+        split = await h.until(lambda: _both_hold_partitions(cluster), 60)
+        out.notes.append(f"both workers held partitions before the kill: {split}")
         run_ids = [f"run-{seed}-{i}" for i in range(n_runs)]
         now = utc_now()
         await h.produce(
@@ -497,3 +498,172 @@ async def broker_restart(env: Env, seed: int, *, down_s: float = 10.0, n_events:
     finally:
         await asyncio.to_thread(broker.stop)
     return out
+
+
+class _BadBookmaker:
+    """A bookmaker server that misbehaves for a whole run: ``hang`` (accepts, never answers),
+    ``403`` (every request forbidden) or ``garbage`` (200 with bytes that are not the API)."""
+
+    def __init__(self, kind: str, seed: int) -> None:
+        self.kind = kind
+        self.rng = random.Random(seed)
+        self.requests = 0
+        self._runner: Any = None
+        self._sock: Any = None
+        self.url = ""
+
+    async def start(self) -> str:
+        import socket
+
+        from aiohttp import web
+
+        if self.kind == "hang":
+            self._sock = socket.socket()
+            self._sock.bind(("127.0.0.1", 0))
+            self._sock.listen(256)
+            self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+            return self.url
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            self.requests += 1
+            if self.kind == "403":
+                return web.Response(status=403, text="<html>Forbidden</html>", content_type="text/html")
+            body = self.rng.choice(
+                [self.rng.randbytes(self.rng.randrange(1, 200)), b'{"data": {"events": [', b"[]", b"null", b'{"R":"E"}']
+            )
+            return web.Response(status=200, body=body, content_type="application/json")
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._sock is not None:
+            self._sock.close()
+
+
+async def _observed_by_run(settings: Any) -> dict[str, dict[str, set[str]]]:
+    """run_id -> bookmaker -> the SportRadar ids observed, from ``odds.observed``."""
+    import json
+
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        settings.topic("odds.observed"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"obs-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    out: dict[str, dict[str, set[str]]] = {}
+    try:
+        quiet = 0
+        while quiet < 4:
+            batches = await consumer.getmany(timeout_ms=500)
+            records = [r for rs in batches.values() for r in rs]
+            quiet = 0 if records else quiet + 1
+            for r in records:
+                body = json.loads(r.value)
+                out.setdefault(body["run_id"], {}).setdefault(body["bookmaker"], set()).add(body["sportradar_id"])
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def bad_bookmaker(env: Env, kind: str, bookmaker: str, *, n_events: int = 30) -> Outcome:
+    """One bookmaker hangs, answers 403 or garbage for a whole run; the run completes or fails
+    with the reason, and the other bookmakers' observations are exactly those of a clean run."""
+    import json
+    import sys
+
+    from streams.runtime.procs import ManagedProcess, free_port, wait_for_tcp
+
+    out = Outcome(fault=f"{bookmaker} {kind} for a whole run")
+    bad = _BadBookmaker(kind, seed=len(kind))
+    async with _trial(env, f"bookmaker-{kind}", ODDSTREAM_STALE_AFTER_S="20") as (settings, cluster):
+        port = free_port()
+        env_vars = {**cluster_env(), **settings.to_child_env(), "ODDSTREAM_SIMULATOR_LATENCY": "0"}
+        sim = ManagedProcess(
+            [sys.executable, "-m", "streams.cli", "simulate", "--port", str(port), "--events", str(n_events)],
+            log_path=cluster.logs / "simulator.log",
+            name="simulator",
+            env=env_vars,
+        )
+        try:
+            await asyncio.to_thread(wait_for_tcp, "127.0.0.1", port, 30.0, sim)
+            good = f"http://127.0.0.1:{port}"
+            bad_url = await bad.start()
+            urls = {bm: good for bm in ("betpawa", "sportybet", "bet9ja")}
+            cluster.settings = settings.with_(bookmaker_urls={**urls, bookmaker: bad_url})
+            cluster.slots.clear()
+            cluster.start(0)
+            await cluster.wait_ready(0)
+            started = time.monotonic()
+            faulty = await _scrape(cluster.slot_settings(0), timeout_s=240)
+            out.recovery_s.append(time.monotonic() - started)
+            out.notes.append(f"faulty run: exit {faulty[0]}, {faulty[2].strip()[-300:] or faulty[1].strip()}")
+            code, run = await asyncio.to_thread(h.http_json, f"{cluster.base_url(0)}/runs/{faulty[1].strip()}")
+            out.extra["run"] = run if code == 200 else None
+            if code == 200:
+                out.notes.append(f"run {run.get('status')}, errors: {json.dumps(run.get('errors'))[:300]}")
+            # the same world scraped cleanly by a second worker configuration: the reference
+            await asyncio.to_thread(cluster.procs[0].stop, 20.0)
+            cluster.settings = settings.with_(bookmaker_urls=urls)
+            cluster.slots.clear()
+            cluster.start(0)
+            await cluster.wait_ready(0)
+            clean = await _scrape(cluster.slot_settings(0), timeout_s=240)
+            by_run = await _observed_by_run(settings)
+            faulty_obs = by_run.get(faulty[1].strip(), {})
+            clean_obs = by_run.get(clean[1].strip(), {})
+            others = [bm for bm in urls if bm != bookmaker]
+            out.events = sum(len(faulty_obs.get(bm, ())) for bm in others)
+            for bm in others:
+                missing = clean_obs.get(bm, set()) - faulty_obs.get(bm, set())
+                out.verdict.lost += len(missing)
+                if missing:
+                    out.verdict.note(f"{bm}: {len(missing)} boards of the clean run missing from the faulty run")
+            out.extra.update(
+                exit=faulty[0],
+                faulty_counts={bm: len(v) for bm, v in faulty_obs.items()},
+                clean_counts={bm: len(v) for bm, v in clean_obs.items()},
+                bad_requests=bad.requests,
+            )
+            out.notes.append(
+                f"boards per bookmaker, faulty run {out.extra['faulty_counts']}, clean run {out.extra['clean_counts']}"
+            )
+        finally:
+            await bad.stop()
+            await asyncio.to_thread(sim.stop, 10.0)
+    return out
+
+
+def cluster_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("ODDSTREAM_")}
+
+
+async def _scrape(settings: Any, timeout_s: float) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "streams.cli", "scrape", "--wait", "--timeout", str(timeout_s)],
+        env={**cluster_env(), **settings.to_child_env()},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s + 60,
+        check=False,
+    )
+    return done.returncode, done.stdout, done.stderr

@@ -14,6 +14,7 @@ async def test_failover_to_the_survivor(env: Env) -> None:
     out = await failover(env, seed=21)
     print(out)
     assert out.kills == 1
+    assert "both workers held partitions before the kill: True" in out.notes, out.notes
     assert not out.verdict.timed_out, str(out)
     assert (out.verdict.topic_lost, out.verdict.topic_doubled) == (0, 0), str(out)
     assert all(n == 1 for n in out.extra["stale_counts"].values()), out.extra
