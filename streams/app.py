@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from projections.writer import make_engine
 from streams import topics
 from streams.events import BaseEvent, DeadLettered, encode
-from streams.kafka import IdempotentProducer, faust_credentials
+from streams.kafka import DurableProducer, IdempotentProducer, faust_credentials
 from streams.logconfig import configure_logging, logging_config
 from streams.settings import Settings
 from streams.topics import TopicSpec
@@ -160,8 +160,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         # sometimes never fetched them again (reproduced by tests/integration/test_board.py)
         table_standby_replicas=0,
     )
-    if settings.kafka_idempotence == "on":  # "auto" was resolved against the broker at start
-        app.transport.Producer = IdempotentProducer  # type: ignore[misc]  # per app, not per class
+    # per app, not per class; "auto" idempotence was resolved against the broker at start
+    durable = IdempotentProducer if settings.kafka_idempotence == "on" else DurableProducer
+    app.transport.Producer = durable  # type: ignore[misc]
     runtime = Runtime(settings=settings, app=app)
     for spec in topics.TOPICS:
         runtime.topics[spec.name] = app.topic(

@@ -16,15 +16,23 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import Producer as FaustAIOKafkaProducer
+from faust.transport.producer import ProducerBuffer
 
 from streams.settings import Settings
 
-__all__ = ["IdempotentProducer", "client_options", "faust_credentials", "resolve_idempotence", "ssl_context"]
+__all__ = [
+    "DurableProducer",
+    "IdempotentProducer",
+    "client_options",
+    "faust_credentials",
+    "resolve_idempotence",
+    "ssl_context",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +75,45 @@ def faust_credentials(settings: Settings) -> SASLCredentials | SSLCredentials | 
     return None
 
 
-class IdempotentProducer(FaustAIOKafkaProducer):
+class DurableProducer(FaustAIOKafkaProducer):
+    """Faust's producer whose ``flush`` also drains the table-write buffer before offsets commit.
+
+    A table write (``table[key] = value``) goes through Faust's ``ProducerBuffer``, which a
+    background task hands to aiokafka one record at a time. Faust commits source offsets after
+    ``producer.flush()``, but the aiokafka driver's flush waits only for what aiokafka already
+    holds: changelog records still in the buffer, or dequeued and not yet handed over, were not
+    waited for. A worker killed right after such a commit restarted with its table older than its
+    committed offsets, and the lost board never came back (tests/reliability finds this under
+    SIGKILL). Here ``flush`` returns only when the buffer is empty and nothing is in hand, then
+    waits for aiokafka's deliveries as before; a commit can no longer overtake a table write.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_hand = 0
+        buffer = cast(ProducerBuffer, self.buffer)
+        send = buffer._send_pending
+
+        async def counted(fut: Any) -> None:
+            # runs synchronously from the moment the buffer's task dequeued ``fut``
+            self._in_hand += 1
+            try:
+                await send(fut)
+            finally:
+                self._in_hand -= 1
+
+        buffer._send_pending = counted  # type: ignore[method-assign]  # count what the task holds
+
+    async def flush(self) -> None:
+        buffer = self.buffer
+        while buffer.size or self._in_hand:
+            if buffer.state != "running" and buffer.size:
+                raise RuntimeError("cannot flush: the producer buffer is not running")
+            await asyncio.sleep(0.005)
+        await super().flush()
+
+
+class IdempotentProducer(DurableProducer):
     """Faust's producer with ``enable_idempotence``: a retried send is written once per partition."""
 
     def _settings_extra(self) -> Mapping[str, Any]:
