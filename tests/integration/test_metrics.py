@@ -6,6 +6,8 @@ import asyncio
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -133,7 +135,25 @@ async def test_metrics_count_what_a_scrape_did(procs: Processes, settings: Setti
     assert await _until(lettered, 30), scrape_metrics(base).get("oddstream_dead_letters")
 
 
-async def test_two_workers_split_partitions_and_both_serve_metrics(procs: Processes, settings: Settings) -> None:
+@pytest.fixture(params=["session-broker", "embedded-tansu"])
+def two_worker_settings(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """The session's broker (Apache Kafka in CI), and the embedded Tansu broker of `oddstream up`."""
+    if request.param == "session-broker":
+        yield settings
+        return
+    from streams.runtime.tansu import start_tansu
+
+    tansu = start_tansu(tmp_path / "tansu")
+    try:
+        yield settings.with_(kafka_url=tansu.url)
+    finally:
+        tansu.stop()
+
+
+async def test_two_workers_split_partitions_and_both_serve_metrics(
+    procs: Processes, two_worker_settings: Settings
+) -> None:
+    settings = two_worker_settings
     sim = procs.simulator(events=N_EVENTS)
     first = settings.with_(bookmaker_urls={"betpawa": sim})
     second = first.with_(web_port=free_port())
