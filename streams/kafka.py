@@ -104,11 +104,25 @@ class DurableProducer(FaustAIOKafkaProducer):
 
         buffer._send_pending = counted  # type: ignore[method-assign]  # count what the task holds
 
+    # how long a flush waits for the buffer before going on as Faust's own flush would: a send stuck
+    # in aiokafka (metadata, a full accumulator) must delay commits, not stop them for good
+    drain_timeout_s: float = 15.0
+
     async def flush(self) -> None:
         buffer = self.buffer
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.drain_timeout_s
         while buffer.size or self._in_hand:
             if buffer.state != "running" and buffer.size:
                 raise RuntimeError("cannot flush: the producer buffer is not running")
+            if loop.time() > deadline:
+                log.warning(
+                    "producer buffer not drained; flushing what aiokafka holds",
+                    waited_s=self.drain_timeout_s,
+                    buffered=buffer.size,
+                    in_hand=self._in_hand,
+                )
+                break
             await asyncio.sleep(0.005)
         await super().flush()
 
