@@ -120,7 +120,7 @@ async def _ceiling(settings: Settings, dsn: str) -> dict[str, float]:
         "create table ceiling_history (event_id uuid, market_id text, line numeric, sportradar_id text,"
         " bookmaker text, outcomes jsonb, previous_outcomes jsonb, observed_at timestamptz, caused_by uuid)"
     )
-    tps = await topic_partitions(settings.kafka_bootstrap, [settings.topic("odds.changes")])
+    tps = await topic_partitions(settings, [settings.topic("odds.changes")])
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     rows_total = 0

@@ -28,6 +28,7 @@ from projections.rows import Rec, days_of
 from projections.schema import PROJECTION_TABLES, REBUILD_SCHEMA, VIEW_DDL, table_ddl
 from streams import topics
 from streams.events import BaseEvent, InvalidEvent, OddsChanged
+from streams.kafka import client_options
 from streams.settings import Settings
 
 __all__ = ["GROUPS", "ReplayBusy", "ReplayStats", "replay", "topic_partitions"]
@@ -102,11 +103,11 @@ def _types(name: str) -> list[type[BaseEvent]]:
     return list(PROJECTIONS[name][1])
 
 
-async def topic_partitions(bootstrap: str, names: Sequence[str]) -> list[TopicPartition]:
+async def topic_partitions(settings: Settings, names: Sequence[str]) -> list[TopicPartition]:
     """Every partition of these topics (missing topics have none)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         described = await admin.describe_topics(list(names))
@@ -184,7 +185,7 @@ async def replay(
         await pool.release(guard)
         await pool.close()
         raise ReplayBusy("another `oddstream replay` is running against this database")
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await consumer.start()
     cache = store.PartitionCache()
     try:
@@ -195,7 +196,7 @@ async def replay(
         if not in_place:
             await _create_rebuild_schema(pool, groups)
 
-        tps = await topic_partitions(settings.kafka_bootstrap, list(name_of_topic))
+        tps = await topic_partitions(settings, list(name_of_topic))
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         if since is not None:

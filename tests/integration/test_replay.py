@@ -34,7 +34,7 @@ TOPICS = {
 
 
 async def _end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
-    tps = await topic_partitions(settings.kafka_bootstrap, [settings.topic(t) for ts in TOPICS.values() for t in ts])
+    tps = await topic_partitions(settings, [settings.topic(t) for ts in TOPICS.values() for t in ts])
     assert tps
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
