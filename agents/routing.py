@@ -53,6 +53,9 @@ async def route_by_key(view: View, request: Request, topic: TopicT, key: str) ->
         return None
     except (KeyError, ServiceUnavailable):  # no assignment yet (starting, rebalancing): answer from here
         return None
+    except TypeError:  # the producer has no metadata for the topic yet (first seconds of a worker)
+        log.info("no partition metadata yet: answering from this worker", topic=topic.get_topic_name())
+        return None
     return response
 
 
