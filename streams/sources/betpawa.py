@@ -23,8 +23,8 @@ from typing import Any, Final
 import aiohttp
 import structlog
 
-from agents.metrics import observe_request
 from streams.clock import parse_ts
+from streams.sources.http import JsonClient
 from streams.sources.model import Outcome, ParsedEvent, Quote, SourceError
 
 __all__ = [
@@ -357,12 +357,6 @@ def parse_event_summaries(payload: object) -> list[tuple[str, str | None, dateti
 # --------------------------------------------------------------------------------------------------
 
 
-class _Retryable(Exception):
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
-
-
 class BetPawaClient:
     """BetPawa v4 over HTTP: event ids (all football, paged) and event details.
 
@@ -384,17 +378,19 @@ class BetPawaClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        if concurrency < 1 or attempts < 1:
-            raise ValueError("concurrency and attempts must be >= 1")
-        self._base_url = base_url.rstrip("/")
-        self._session = session
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._attempts = attempts
-        self._backoff_s = backoff_s
-        self._headers = {**DEFAULT_HEADERS, "x-pawa-brand": brand}
-        self._sleep = sleep
-        self._rng = rng or random.Random()
+        self._http = JsonClient(
+            BOOKMAKER,
+            base_url,
+            session,
+            headers={**DEFAULT_HEADERS, "x-pawa-brand": brand},
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            attempts=attempts,
+            backoff_s=backoff_s,
+            sleep=sleep,
+            rng=rng,
+            require_json_type=True,
+        )
 
     async def list_events(self, *, event_type: str = "UPCOMING") -> list[str]:
         """Ids of every football event, paging ``skip`` by ``take=100`` until a short page."""
@@ -432,41 +428,4 @@ class BetPawaClient:
         return payload
 
     async def _get_json(self, endpoint: str, path: str, params: Mapping[str, str] | None) -> Any:
-        url = self._base_url + path
-        for attempt in range(1, self._attempts + 1):
-            try:
-                async with self._semaphore:
-                    with observe_request(BOOKMAKER, endpoint):
-                        return await self._get_once(endpoint, url, params)
-            except _Retryable as exc:
-                if attempt == self._attempts:
-                    raise SourceError(BOOKMAKER, endpoint, f"{exc.cause} (after {attempt} attempts)") from exc
-                delay = self._backoff_s * 2 ** (attempt - 1) * self._rng.uniform(0.5, 1.5)
-                log.info("betpawa.retry", endpoint=endpoint, cause=exc.cause, attempt=attempt, delay_s=delay)
-                await self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _get_once(self, endpoint: str, url: str, params: Mapping[str, str] | None) -> Any:
-        try:
-            async with self._session.get(url, params=params, headers=self._headers, timeout=self._timeout) as response:
-                status = response.status
-                if status == 404:
-                    raise SourceError(BOOKMAKER, endpoint, "gone")
-                if status == 403 or status >= 500:
-                    raise _Retryable(f"http {status}")
-                if status != 200:
-                    raise SourceError(BOOKMAKER, endpoint, f"http {status}")
-                content_type = response.headers.get("content-type", "")
-                if "json" not in content_type.lower():
-                    raise SourceError(BOOKMAKER, endpoint, f"not JSON (content-type {content_type!r})")
-                body = await response.read()
-        except TimeoutError as exc:
-            raise _Retryable("timeout") from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise _Retryable(f"connection error: {type(exc).__name__}") from exc
-        except aiohttp.ClientError as exc:
-            raise SourceError(BOOKMAKER, endpoint, f"client error: {type(exc).__name__}: {exc}") from exc
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(BOOKMAKER, endpoint, "bad JSON") from exc
+        return await self._http.get_json(endpoint, path, params)

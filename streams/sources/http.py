@@ -52,10 +52,14 @@ class JsonClient:
         backoff_s: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        require_json_type: bool = False,
     ) -> None:
         if concurrency < 1 or attempts < 1:
             raise ValueError("concurrency and attempts must be >= 1")
         self.bookmaker = bookmaker
+        # a 2xx whose content type is not JSON is a SourceError, not retried (BetPawa answers
+        # another format when a required header is missing)
+        self._require_json_type = require_json_type
         self._base_url = base_url.rstrip("/")
         self._session = session
         self._headers = dict(headers)
@@ -108,6 +112,9 @@ class JsonClient:
                     raise _Retryable(f"http {status}")
                 if not 200 <= status < 300:
                     raise SourceError(self.bookmaker, endpoint, f"http {status}")
+                content_type = response.headers.get("content-type", "")
+                if self._require_json_type and "json" not in content_type.lower():
+                    raise SourceError(self.bookmaker, endpoint, f"not JSON (content-type {content_type!r})")
                 raw = await response.read()
         except TimeoutError as exc:
             raise _Retryable("timeout") from exc
