@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,22 +175,33 @@ def admin_dsn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         db.stop()
 
 
-@pytest.fixture
-async def database_url(admin_dsn: str) -> AsyncIterator[str]:
-    """A fresh database for one test (dropped afterwards)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
+async def create_database(admin_dsn: str, prefix: str = "t") -> str:
+    """A fresh database on the server of ``admin_dsn``; its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
     base, _, _ = admin_dsn.rpartition("/")
-    yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+    return f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+
+
+async def drop_database(admin_dsn: str, url: str) -> None:
+    name = url.rpartition("/")[2]
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def database_url(admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh database for one test (dropped afterwards)."""
+    url = await create_database(admin_dsn)
+    yield url
+    await drop_database(admin_dsn, url)
 
 
 @pytest.fixture
@@ -272,7 +285,6 @@ class Processes:
 
 def wait_http(url: str, timeout_s: float, proc: ManagedProcess | None = None) -> Any:
     """Poll ``url`` until it answers 200; return the decoded JSON body."""
-    import json
 
     deadline = time.monotonic() + timeout_s
     last = "no answer"
@@ -292,7 +304,6 @@ def wait_http(url: str, timeout_s: float, proc: ManagedProcess | None = None) ->
 
 
 def get_json(url: str) -> tuple[int, Any]:
-    import json
 
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
@@ -309,3 +320,32 @@ def procs(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
     finally:
         with contextlib.suppress(Exception):
             p.stop_all()
+
+
+async def stale_counts(settings: Settings, quiet_s: float = 3.0) -> Counter[str]:
+    """``RunStale`` events per run on ``odds.runs``, read until ``quiet_s`` pass without a record."""
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.events import RunStale, decode
+
+    consumer = AIOKafkaConsumer(
+        settings.topic("odds.runs"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    counts: Counter[str] = Counter()
+    try:
+        quiet = 0
+        while quiet < int(quiet_s * 2):
+            batches = await consumer.getmany(timeout_ms=500)
+            records = [r for rs in batches.values() for r in rs]
+            quiet = 0 if records else quiet + 1
+            for r in records:
+                if json.loads(r.value).get("event_type") == "RunStale":
+                    counts[decode(r.value, [RunStale]).run_id] += 1
+    finally:
+        await consumer.stop()
+    return counts

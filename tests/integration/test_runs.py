@@ -14,10 +14,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.clock import utc_now
-from streams.events import DeadLettered, RunStale, decode
+from streams.events import DeadLettered, decode
 from streams.runtime.procs import free_port
 from streams.settings import Settings
-from tests.integration.conftest import Processes, get_json
+from tests.integration.conftest import Processes, get_json, stale_counts
 
 pytestmark = pytest.mark.integration
 
@@ -45,31 +45,6 @@ async def _produce(settings: Settings, topic: str, records: list[tuple[str, byte
             await producer.send_and_wait(settings.topic(topic), value, key=key.encode())
     finally:
         await producer.stop()
-
-
-async def _stale_counts(settings: Settings, timeout_s: float = 5.0) -> Counter[str]:
-    consumer = AIOKafkaConsumer(
-        settings.topic("odds.runs"),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    counts: Counter[str] = Counter()
-    try:
-        quiet = 0
-        while quiet < int(timeout_s * 2):
-            batches = await consumer.getmany(timeout_ms=500)
-            records = [r for rs in batches.values() for r in rs]
-            quiet = 0 if records else quiet + 1
-            for r in records:
-                body = json.loads(r.value)
-                if body.get("event_type") == "RunStale":
-                    counts[decode(r.value, [RunStale]).run_id] += 1
-    finally:
-        await consumer.stop()
-    return counts
 
 
 async def _status(base: str, run_id: str) -> str | None:
@@ -139,7 +114,7 @@ async def test_a_silent_run_is_marked_stale_once_and_offsets_are_compared_as_ins
     assert run["status"] == "stale" and [e["event_type"] for e in run["late_events"]] == ["RunHeartbeat"]
 
     await asyncio.sleep(2)  # several more watchdog periods
-    counts = await _stale_counts(settings)
+    counts = await stale_counts(settings, quiet_s=5.0)
     assert counts == Counter({silent: 1, alive: 1, old_looking_new: 1})
     stale_event = get_json(f"{base}/runs/{old_looking_new}")[1]
     assert stale_event["stale_detected_at"].endswith("+00:00")
@@ -189,7 +164,7 @@ async def test_stale_exactly_once_with_two_workers_and_rebalances(procs: Process
 
     assert await _until(all_stale, 40)
     await asyncio.sleep(3)
-    counts = await _stale_counts(settings)
+    counts = await stale_counts(settings, quiet_s=5.0)
     assert counts == Counter({r: 1 for r in run_ids})
 
 

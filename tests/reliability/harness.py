@@ -214,18 +214,6 @@ async def produce_paced(settings: Settings, cycles: list[list[OddsObserved]], pa
 # -- databases and settings ------------------------------------------------------------------------
 
 
-async def create_database(admin_dsn: str) -> str:
-    """A fresh database on the server of ``admin_dsn``; its SQLAlchemy URL."""
-    name = f"r_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, _ = admin_dsn.rpartition("/")
-    return f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-
-
 async def drop_database(admin_dsn: str, database_url: str) -> None:
     name = database_url.rpartition("/")[2]
     conn = await asyncpg.connect(admin_dsn)
@@ -634,29 +622,3 @@ async def settle(settings: Settings, exp: Expected, base_urls: list[str], timeou
 
 
 # -- stale runs ----------------------------------------------------------------------------------
-
-
-async def stale_counts(settings: Settings, quiet_s: float = 3.0) -> Counter[str]:
-    """``RunStale`` events per run on ``odds.runs``, read to the end."""
-    consumer = AIOKafkaConsumer(
-        settings.topic("odds.runs"),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    counts: Counter[str] = Counter()
-    try:
-        quiet = 0
-        while quiet < int(quiet_s * 2):
-            batches = await consumer.getmany(timeout_ms=500)
-            records = [r for rs in batches.values() for r in rs]
-            quiet = 0 if records else quiet + 1
-            for r in records:
-                body = json.loads(r.value)
-                if body.get("event_type") == "RunStale":
-                    counts[body["run_id"]] += 1
-    finally:
-        await consumer.stop()
-    return counts

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from streams.clock import utc_now
+from tests.integration.conftest import create_database, stale_counts
 from tests.reliability import harness as h
 
 CRASH_MODES = ("mid-batch", "mid-commit", "mid-rebalance")
@@ -61,7 +62,7 @@ class Outcome:
 @contextlib.asynccontextmanager
 async def _trial(env: Env, name: str, **extra: str) -> Any:
     """Fresh database, settings and cluster for one trial; everything stopped and dropped after."""
-    database_url = await h.create_database(env.admin_dsn)
+    database_url = await create_database(env.admin_dsn, prefix="r")
     trial_dir = env.work_dir / f"{name}-{uuid.uuid4().hex[:6]}"
     settings = h.trial_settings(env.kafka_url, database_url, trial_dir / "data", **extra)
     cluster = h.Cluster(settings, trial_dir / "logs")
@@ -203,7 +204,7 @@ async def failover(env: Env, seed: int, *, n_events: int = 30, cycles: int = 4, 
 
         stale_ok = await h.until(all_stale, 60)
         await asyncio.sleep(2.0)  # several more watchdog periods
-        counts = await h.stale_counts(settings)
+        counts = await stale_counts(settings)
         out.extra["stale_counts"] = dict(counts)
         twice = {r: n for r, n in counts.items() if n > 1}
         never = [r for r in run_ids if counts.get(r, 0) == 0]
