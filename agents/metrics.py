@@ -190,6 +190,7 @@ class WorkerCollector(Collector):
         return family
 
     def _tables(self) -> Metric:
+        from agents.board import MARK_PREFIX
         from agents.routing import owned_partitions, partition_of
         from streams import topics
 
@@ -208,7 +209,8 @@ class WorkerCollector(Collector):
             elif name in key_topic:
                 spec, key_of = key_topic[name]
                 mine = owned_partitions(self.app, self.rt.settings.topic(spec.name))
-                n = sum(partition_of(key_of(str(k)), partitions) in mine for k in list(table.keys()))
+                keys = [str(k) for k in list(table.keys()) if not str(k).startswith(MARK_PREFIX)]
+                n = sum(partition_of(key_of(k), partitions) in mine for k in keys)
             else:
                 n = len(table)
             family.add_metric([self.worker, name], n)

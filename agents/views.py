@@ -11,6 +11,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from agents.board import board_items
 from agents.board_view import event_detail, events_list
 from agents.routing import gather_json, is_local_request, owned, owned_partitions, route_by_key
 from projections.writer import check_database
@@ -98,7 +99,7 @@ def register(app: faust.App, rt: Runtime) -> None:
     def _local_rows() -> list[dict[str, Any]]:
         """This worker's boards (of partitions it owns), each with its last confirmation."""
         mine = owned_partitions(app, observed_name)
-        rows = owned(boards.items(), lambda k: str(k).split(":", 1)[0], mine, partitions)
+        rows = owned(board_items(boards), lambda k: str(k).split(":", 1)[0], mine, partitions)
         return [{"board": b, "observed_at": confirmed.get(f"{b['sportradar_id']}:{b['bookmaker']}")} for b in rows]
 
     def _split(rows: list[dict[str, Any]]) -> tuple[list[Any], dict[str, str]]:

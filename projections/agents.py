@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -41,8 +41,10 @@ from streams.events import (
     RunStarted,
     ScrapeRequested,
 )
+from streams.ranges import Gap, RawRecord, read_range
+from streams.settings import Settings
 
-__all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "PROJECTIONS", "Projector", "register"]
+__all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "PROJECTIONS", "Projector", "gap_reader", "register"]
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +80,8 @@ class Projector:
     database_url: str
     retention_days: int
     pool: asyncpg.Pool | None = None
+    fill: store.Filler | None = None
+    """Reads the records of a gap after the stored offset (see ``store.write_batch``)."""
     partitions: store.PartitionCache = field(default_factory=store.PartitionCache)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -106,7 +110,7 @@ class Projector:
             applier = store.observed_applier()
         else:
             applier = store.runs_applier()
-        return await store.write_batch(pool, name, recs, applier)
+        return await store.write_batch(pool, name, recs, applier, fill=self.fill)
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -114,11 +118,43 @@ class Projector:
             self.pool = None
 
 
+def gap_reader(
+    settings: Settings, projector: Projector, letter: Callable[[RawRecord, str], Awaitable[None]]
+) -> store.Filler:
+    """The projections' ``store.Filler``: a gap's records read from the broker and decoded; its
+    invalid records lettered (by the projection that owns them) and its days' partitions made."""
+    types_by_topic = {
+        settings.topic(spec.name): (name, types) for name, (specs, types) in PROJECTIONS.items() for spec in specs
+    }
+
+    async def fill(topic: str, partition: int, start: int, end: int) -> list[Rec]:
+        name, types = types_by_topic[topic]
+        out: list[Rec] = []
+        for raw in await read_range(settings, Gap(topic, partition, start, end)):
+            try:
+                out.append(Rec(topic, partition, raw.offset, wire.read(raw.value or b"", types)))
+            except InvalidEvent as exc:
+                if name in DEAD_LETTERS_OWNED:
+                    await letter(raw, exc.reason)
+        if name == "odds-changes":  # the gap's days may lack their history partition
+            changed = [r.event for r in out if isinstance(r.event, OddsChanged)]
+            days = days_of(changed, not_before=store.retention_cutoff(projector.retention_days))
+            await store.ensure_partitions(await projector.get_pool(), days, projector.partitions)
+        return out
+
+    return fill
+
+
 def register(app: faust.App, rt: Runtime) -> None:
     if not rt.settings.database_url:
         log.warning("no database URL: projection agents not started")
         return
     projector = Projector(rt.settings.database_url, retention.retention_days_of(rt.settings))
+
+    async def letter(record: RawRecord, why: str) -> None:
+        await (await rt.dead_letter_raw(record, why))
+
+    projector.fill = gap_reader(rt.settings, projector, letter)
 
     def make_agent(name: str, specs: tuple[topics.TopicSpec, ...], types: tuple[type[BaseEvent], ...]) -> None:
         channel = app.topic(
@@ -162,6 +198,7 @@ def register(app: faust.App, rt: Runtime) -> None:
             records=len(batch),
             applied=done.events,
             already_applied=done.skipped,
+            gap_records=done.gap_records,
             invalid=invalid,
             rows=done.rows,
             offsets=done.offsets,

@@ -24,7 +24,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import structlog
@@ -35,6 +35,7 @@ from projections.schema import partition_ddl
 from projections.wire import ObservedHead
 from streams.clock import parse_ts
 from streams.events import OddsChanged, OddsObserved
+from streams.sequencing import plan
 
 __all__ = [
     "Applied",
@@ -54,6 +55,8 @@ log = structlog.get_logger(__name__)
 PARTITIONS_LOCK = 7434002
 
 Applier = Callable[[asyncpg.Connection, list[R.Rec]], Awaitable[int]]
+# (topic, partition, start, end) -> the valid records of offsets [start, end), read from the broker
+Filler = Callable[[str, int, int, int], Awaitable[list[R.Rec]]]
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Applied:
     skipped: int = 0
     rows: int = 0
     offsets: dict[str, int] = field(default_factory=dict)
+    gap_records: int = 0
+    """Records read from the broker because the consumer had skipped past them."""
 
 
 def dsn_of(database_url: str) -> str:
@@ -114,10 +119,54 @@ async def ensure_partitions(pool: asyncpg.Pool, days: set[date], cache: Partitio
 # -- one batch, one transaction ----------------------------------------------------------------------
 
 
+async def _fill_gaps(fresh: list[R.Rec], done: dict[tuple[str, int], int], fill: Filler) -> tuple[list[R.Rec], int]:
+    """``fresh`` with the records of every gap after a stored offset read in where they belong."""
+    by_tp: dict[tuple[str, int], list[int]] = {}
+    for r in fresh:
+        by_tp.setdefault((r.topic, r.partition), []).append(r.offset)
+    before: dict[tuple[str, int, int], tuple[int, int]] = {}
+    for (topic, partition), offsets in by_tp.items():
+        stored = done.get((topic, partition), -1)
+        steps = plan(stored if stored >= 0 else None, offsets).steps
+        for i, step in enumerate(steps):
+            if isinstance(step, tuple):
+                before[(topic, partition, offsets[cast(int, steps[i + 1])])] = step
+    if not before:
+        return fresh, 0
+    out: list[R.Rec] = []
+    filled = 0
+    for r in fresh:
+        gap = before.get((r.topic, r.partition, r.offset))
+        if gap is not None:
+            missing = await fill(r.topic, r.partition, gap[0], gap[1])
+            log.warning(
+                "projection read a gap the consumer skipped",
+                topic=r.topic,
+                partition=r.partition,
+                start=gap[0],
+                end=gap[1],
+                records=len(missing),
+            )
+            filled += len(missing)
+            out.extend(missing)
+        out.append(r)
+    return out, filled
+
+
 async def write_batch(
-    pool: asyncpg.Pool, projection: str, recs: Sequence[R.Rec], apply: Applier, *, schema: str = "public"
+    pool: asyncpg.Pool,
+    projection: str,
+    recs: Sequence[R.Rec],
+    apply: Applier,
+    *,
+    schema: str = "public",
+    fill: Filler | None = None,
 ) -> Applied:
-    """Apply the records above this projection's stored offsets and move the offsets, atomically."""
+    """Apply the records above this projection's stored offsets and move the offsets, atomically.
+
+    With ``fill``, a partition is applied strictly in sequence: records the consumer skipped past
+    the stored offset (its committed offsets ran ahead of the table) are read with ``fill`` first.
+    """
     result = Applied()
     if not recs:
         return result
@@ -146,6 +195,8 @@ async def write_batch(
         done = {(row["topic"], row["partition"]): int(row["offset"]) for row in stored}
         fresh = [r for r in recs if r.offset > done.get((r.topic, r.partition), -1)]
         result.skipped = len(recs) - len(fresh)
+        if fill is not None:
+            fresh, result.gap_records = await _fill_gaps(fresh, done, fill)
         result.events = len(fresh)
         if fresh:
             result.rows = await apply(conn, fresh)

@@ -22,6 +22,7 @@ from streams import topics
 from streams.events import BaseEvent, DeadLettered, encode
 from streams.kafka import DurableProducer, IdempotentProducer, faust_credentials
 from streams.logconfig import configure_logging, logging_config
+from streams.ranges import RawRecord
 from streams.settings import Settings
 from streams.topics import TopicSpec
 
@@ -71,27 +72,53 @@ class Runtime:
         topic = self.topics[event.topic]
         await topic.send(key=event.key.encode(), value=encode(event))
 
+    async def publish_delivered(self, events: list[BaseEvent]) -> None:
+        """Send ``events`` and return once the broker has acknowledged every one of them.
+
+        What a stateful agent publishes must be on the broker before its state moves on: a crash
+        in between then repeats the events (same ids, harmless downstream), never loses them.
+        Raises the first delivery error; the caller retries the whole list.
+        """
+        pending = []
+        for event in events:
+            topic = self.topics[event.topic]
+            pending.append(await topic.send(key=event.key.encode(), value=encode(event)))
+        if pending:
+            await asyncio.gather(*pending)
+
     async def dead_letter(self, event: EventT[Any], error: str) -> None:
         """Set a record aside on ``odds.dead-letters`` with the reason; the caller moves on."""
         message = event.message
-        raw = message.value if isinstance(message.value, bytes) else None
-        record = DeadLettered.of(
-            source_topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
+        await self.dead_letter_raw(
+            RawRecord(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key if isinstance(message.key, bytes) else None,
+                value=message.value if isinstance(message.value, bytes) else None,
+            ),
+            error,
+        )
+
+    async def dead_letter_raw(self, record: RawRecord, error: str) -> Awaitable[Any]:
+        """``dead_letter`` for a record read outside a stream; returns the letter's delivery."""
+        letter = DeadLettered.of(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
             error=error,
-            original=raw,
+            original=record.value,
         )
         log.warning(
             "record dead-lettered",
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
             error=error,
         )
-        key = message.key if isinstance(message.key, bytes) else None
-        await self.topic(topics.DEAD_LETTERS).send(key=key, value=encode(record))
+        delivery: Awaitable[Any] = await self.topic(topics.DEAD_LETTERS).send(key=record.key, value=encode(letter))
+        return delivery
 
     async def apply_or_dead_letter(
         self,

@@ -15,12 +15,17 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from projections import store
+from projections.agents import Projector, gap_reader
 from projections.migrate import upgrade
 from projections.rows import Rec, days_of
-from streams.events import BaseEvent, OddsChanged, OddsObserved
+from streams.events import BaseEvent, OddsChanged, OddsObserved, encode
+from streams.ranges import RawRecord
+from streams.settings import Settings
+from streams.topics import ensure_topics
 from tests.integration.projection_helpers import snapshot, world
 
 pytestmark = pytest.mark.integration
@@ -352,3 +357,52 @@ async def test_migrations_keep_the_first_slices_history_and_run_once_under_concu
         assert await conn.fetchval("select to_regclass('odds_history_legacy')") is None
     finally:
         await conn.close()
+
+
+async def test_a_gap_after_the_stored_offset_is_read_back_from_the_broker(
+    database_url: str, settings: Settings, events: list[BaseEvent]
+) -> None:
+    """Kafka's committed offsets ahead of ``projection_progress`` (a SIGKILL, a rebalance): the
+    records in between arrive nowhere, so the projection reads them itself, invalid ones lettered."""
+    await ensure_topics(settings)
+    topic = settings.topic("odds.changes")
+    changes = [e for e in events if isinstance(e, OddsChanged)]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    recs: list[Rec] = []
+    try:
+        for i, ev in enumerate(changes):
+            if i == len(changes) // 2:  # an invalid record in the middle of a partition
+                bad = await (await producer.send(topic, b'{"event_type": "OddsChanged"}', key=ev.key.encode()))
+            md = await (await producer.send(topic, encode(ev), key=ev.key.encode()))
+            recs.append(Rec(topic, md.partition, md.offset, ev))
+    finally:
+        await producer.stop()
+    letters: list[tuple[int, int]] = []
+
+    async def letter(record: RawRecord, why: str) -> None:
+        letters.append((record.partition, record.offset))
+
+    async def projected(url: str, batches: list[list[Rec]]) -> tuple[dict[str, Any], list[store.Applied]]:
+        await (await _migrated(url)).close()
+        projector = Projector(url, retention_days=0)
+        projector.fill = gap_reader(settings, projector, letter)
+        try:
+            done = [await projector.write("odds-changes", b) for b in batches]
+        finally:
+            await projector.close()
+        return await snapshot(_dsn(url)), done
+
+    reference, _ = await projected(database_url, [recs])
+    letters.clear()  # the reference's recs skip the invalid offset too, so it read and lettered it
+    by_partition: dict[int, list[Rec]] = {}
+    for r in recs:
+        by_partition.setdefault(r.partition, []).append(r)
+    assert bad.partition in by_partition and len(by_partition[bad.partition]) > 4
+    head = [r for rs in by_partition.values() for r in rs[:2]]  # progress stored after these
+    tail = [rs[-1] for rs in by_partition.values()]  # then the consumer jumps to the last record
+    gapped, done = await projected(await _fresh_db(database_url, "gap"), [head, tail])
+
+    assert gapped == reference
+    assert done[1].gap_records == len(recs) - len(head) - len(tail)
+    assert letters == [(bad.partition, bad.offset)]

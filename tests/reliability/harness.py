@@ -358,6 +358,22 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
+async def commit_to_end(bootstrap: str, group: str, topic: str) -> int:
+    """Move ``group``'s committed offsets of ``topic`` to its end while no member is running, as a
+    crash or a rebalance can leave them; return how many records they skipped."""
+    ends = await end_offsets(bootstrap, topic)
+    before = await committed_offsets(bootstrap, group, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = {TopicPartition(topic, p): end for p, end in ends.items()}
+        consumer.assign(list(tps))
+        await consumer.commit(tps)
+    finally:
+        await consumer.stop()
+    return sum(end - max(0, before.get(p, 0)) for p, end in ends.items())
+
+
 async def progress(settings: Settings) -> dict[tuple[str, str, int], int]:
     conn = await asyncpg.connect(dsn(settings))
     try:

@@ -145,6 +145,34 @@ async def crash_trial(env: Env, seed: int, mode: str, *, n_events: int = 30, cyc
     return out
 
 
+async def skipped_offsets(env: Env, seed: int, *, n_events: int = 20) -> Outcome:
+    """The group's committed offsets moved past observations nobody applied, as a SIGKILL or a
+    rebalance can leave them (Faust acknowledges records it buffered when a rebalance starts): the
+    board must read them back from the broker, and the tables must equal the fold of everything."""
+    cycles_obs = h.observations(seed, n_events, 4, h.base_time())
+    exp = h.Expected.fold(o for batch in cycles_obs for o in batch)
+    out = Outcome(fault="offsets committed past unapplied records", events=exp.observed)
+    async with _trial(env, f"skipped-{seed}") as (settings, cluster):
+
+        async def through() -> bool:
+            return not any((await h.lag(settings)).values())
+
+        cluster.start(0)
+        await cluster.wait_ready(0)
+        await h.produce_paced(settings, cycles_obs[:2], pace_s=0.5)
+        assert await h.until(through, 90), "the first two cycles were not ingested"
+        await asyncio.to_thread(cluster.procs[0].stop, 20.0)
+        await h.produce_paced(settings, cycles_obs[2:3], pace_s=0.0)
+        skipped = await h.commit_to_end(settings.kafka_bootstrap, settings.app_id, settings.topic("odds.observed"))
+        out.extra["skipped"] = skipped
+        out.notes.append(f"{skipped} observations behind the committed offsets, never applied")
+        cluster.start(0)
+        await cluster.wait_ready(0)
+        await h.produce_paced(settings, cycles_obs[3:], pace_s=0.0)
+        out.verdict = await h.settle(settings, exp, [cluster.base_url(0)])
+    return out
+
+
 async def failover(env: Env, seed: int, *, n_events: int = 30, cycles: int = 4, n_runs: int = 8) -> Outcome:
     """Two workers; one is SIGKILLed for good. The survivor takes every partition, table shard
     and route; nothing is lost; each silent run is reported stale exactly once."""

@@ -1,0 +1,45 @@
+"""Applying a partition strictly in sequence: what to skip, what to apply, which gaps to read first.
+
+Pure: no broker, no table. ``applied`` is the last offset whose effects are stored with the
+state (None when the state has never seen the partition); ``offsets`` are the offsets the consumer
+delivered, ascending. Offsets at or below ``applied`` were applied already and are skipped; a
+delivered offset beyond the next expected one leaves a gap that must be read and applied first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["Plan", "plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """``steps`` in order: ``(start, end)`` is a gap of offsets to read, an ``int`` the index in
+    ``offsets`` of a delivered record to apply. ``skipped`` counts the records already applied."""
+
+    steps: tuple[tuple[int, int] | int, ...]
+    skipped: int
+    last: int | None
+    """The last offset applied once the plan ran (``applied`` when nothing is new)."""
+
+    @property
+    def gaps(self) -> list[tuple[int, int]]:
+        return [s for s in self.steps if isinstance(s, tuple)]
+
+
+def plan(applied: int | None, offsets: Sequence[int]) -> Plan:
+    steps: list[tuple[int, int] | int] = []
+    skipped = 0
+    expected = None if applied is None else applied + 1
+    for i, offset in enumerate(offsets):
+        if expected is not None and offset < expected:
+            skipped += 1
+            continue
+        if expected is not None and offset > expected:
+            steps.append((expected, offset))
+        steps.append(i)
+        expected = offset + 1
+    last = applied if expected is None else expected - 1
+    return Plan(tuple(steps), skipped, last)

@@ -1,0 +1,68 @@
+"""Applying a partition in sequence: every offset applied once, in order, whatever was delivered."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.sequencing import plan
+
+
+def test_contiguous_delivery_after_the_stored_offset_applies_everything() -> None:
+    p = plan(9, [10, 11, 12])
+    assert p.steps == (0, 1, 2)
+    assert (p.skipped, p.last, p.gaps) == (0, 12, [])
+
+
+def test_records_at_or_below_the_stored_offset_are_skipped() -> None:
+    p = plan(11, [10, 11, 12])
+    assert p.steps == (2,)
+    assert (p.skipped, p.last) == (2, 12)
+
+
+def test_delivery_past_the_stored_offset_reads_the_gap_first() -> None:
+    p = plan(4, [8, 9])
+    assert p.steps == ((5, 8), 0, 1)
+    assert p.last == 9
+
+
+def test_a_hole_inside_a_delivery_is_read_where_it_is() -> None:
+    assert plan(None, [3, 4, 7, 8]).steps == (0, 1, (5, 7), 2, 3)
+
+
+def test_a_partition_never_applied_starts_where_delivery_starts() -> None:
+    p = plan(None, [40, 41])
+    assert p.steps == (0, 1)
+    assert p.last == 41
+    assert plan(None, []).last is None
+
+
+def test_nothing_new_keeps_the_stored_offset() -> None:
+    assert plan(7, [5, 6, 7]).last == 7
+    assert plan(7, []).last == 7
+
+
+@given(
+    applied=st.one_of(st.none(), st.integers(0, 60)),
+    delivered=st.lists(st.integers(0, 120), max_size=40).map(lambda xs: sorted(set(xs))),
+)
+def test_every_offset_after_the_stored_one_is_applied_exactly_once_in_order(
+    applied: int | None, delivered: list[int]
+) -> None:
+    p = plan(applied, delivered)
+    seen: list[int] = []
+    for step in p.steps:
+        if isinstance(step, tuple):
+            assert step[0] < step[1]
+            seen.extend(range(*step))
+        else:
+            seen.append(delivered[step])
+    fresh = [o for o in delivered if applied is None or o > applied]
+    if fresh:
+        start = fresh[0] if applied is None else applied + 1
+        assert seen == list(range(start, fresh[-1] + 1))  # no offset twice, none missing, in order
+        assert p.last == fresh[-1]
+    else:
+        assert seen == []
+        assert p.last == applied
+    assert p.skipped == len(delivered) - len(fresh)
