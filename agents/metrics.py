@@ -190,7 +190,7 @@ class WorkerCollector(Collector):
         return family
 
     def _tables(self) -> Metric:
-        from agents.board import MARK_PREFIX
+        from agents.board_state import MARK_PREFIX
         from agents.routing import owned_partitions, partition_of
         from streams import topics
 
@@ -199,7 +199,6 @@ class WorkerCollector(Collector):
         # each table's key -> the partition of the source topic its agent reads
         key_topic: dict[str, tuple[topics.TopicSpec, Callable[[str], str]]] = {
             topics.TABLE_BOARDS: (topics.OBSERVED, _event_of),
-            topics.TABLE_CONFIRMED: (topics.OBSERVED, _event_of),
             topics.TABLE_RUNS: (topics.RUNS, str),
         }
         for name, table in sorted(self.rt.tables.items()):

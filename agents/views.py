@@ -11,7 +11,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
-from agents.board import board_items
+from agents.board_state import Confirmations, board_items
 from agents.board_view import event_detail, events_list
 from agents.routing import gather_json, is_local_request, owned, owned_partitions, route_by_key
 from projections.writer import check_database
@@ -91,7 +91,7 @@ def _recovered(app: faust.App) -> bool:
 
 def register(app: faust.App, rt: Runtime) -> None:
     boards = rt.tables["boards"]
-    confirmed = rt.tables["confirmed"]
+    confirmed = Confirmations(boards)
     observed_topic = rt.topic(topics.OBSERVED)
     observed_name = rt.settings.topic(topics.OBSERVED.name)
     partitions = rt.settings.topic_partitions

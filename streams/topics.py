@@ -23,7 +23,6 @@ __all__ = [
     "SCRAPE_REQUESTS",
     "TABLES",
     "TABLE_BOARDS",
-    "TABLE_CONFIRMED",
     "TABLE_DEAD_LETTERS",
     "TABLE_RUNS",
     "TOPICS",
@@ -61,10 +60,9 @@ TOPICS: tuple[TopicSpec, ...] = (SCRAPE_REQUESTS, OBSERVED, CHANGES, RUNS, DEAD_
 # before any worker writes, because Faust's own lazy creation raced the first writes on a fresh
 # cluster (PartitionsMismatch: the changelog had 0 partitions).
 TABLE_BOARDS = "boards"
-TABLE_CONFIRMED = "confirmed"
 TABLE_RUNS = "runs"
 TABLE_DEAD_LETTERS = "dead-letters"
-TABLES: tuple[str, ...] = (TABLE_BOARDS, TABLE_CONFIRMED, TABLE_RUNS, TABLE_DEAD_LETTERS)
+TABLES: tuple[str, ...] = (TABLE_BOARDS, TABLE_RUNS, TABLE_DEAD_LETTERS)
 
 
 def changelog_topic(settings: Settings, table: str) -> str:

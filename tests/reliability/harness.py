@@ -20,6 +20,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -321,6 +322,21 @@ class Cluster:
                 return time.monotonic() - started
             await asyncio.sleep(0.25)
         raise AssertionError(f"worker{slot} not ready after {timeout_s} s: {last}\n{proc.log_tail(40)}")
+
+    def dump_stacks(self) -> list[str]:
+        """Where each live worker's threads are (py-spy, when installed): what a stalled worker
+        waits on, written next to its log. Returns the files written."""
+        spy = Path(sys.executable).with_name("py-spy")
+        out = []
+        for slot, proc in self.procs.items():
+            if not spy.exists() or not proc.is_alive():
+                continue
+            cmd = [str(spy), "dump", "--pid", str(proc.pid)]
+            dump = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            path = self.logs / f"worker{slot}-stacks.txt"
+            path.write_text(dump.stdout + dump.stderr)
+            out.append(str(path))
+        return out
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("worker*.log")))

@@ -142,6 +142,8 @@ async def crash_trial(env: Env, seed: int, mode: str, *, n_events: int = 30, cyc
                 producing.cancel()
         out.kills = cluster.kills
         out.verdict = await h.settle(settings, exp, [cluster.base_url(s) for s in slots])
+        if out.verdict.timed_out:
+            out.notes.extend(f"stacks: {path}" for path in await asyncio.to_thread(cluster.dump_stacks))
     return out
 
 
