@@ -25,6 +25,7 @@ from faust.streams import Stream
 from faust.types import EventT, StreamT
 
 from agents import metrics
+from agents.board_state import applied_offset
 from projections import retention, store, wire
 from projections.rows import Rec, days_of
 from streams import topics
@@ -42,6 +43,7 @@ from streams.events import (
     ScrapeRequested,
 )
 from streams.ranges import Gap, RawRecord, read_range
+from streams.sequencing import lost_acks
 from streams.settings import Settings
 
 __all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "PROJECTIONS", "Projector", "gap_reader", "register"]
@@ -50,6 +52,7 @@ log = structlog.get_logger(__name__)
 
 BATCH_MAX = 10_000
 BATCH_WITHIN_S = 0.5
+ACK_KEEPER_INTERVAL_S = 10.0
 
 RUN_TYPES: tuple[type[BaseEvent], ...] = (
     ScrapeRequested,
@@ -207,6 +210,54 @@ def register(app: faust.App, rt: Runtime) -> None:
 
     for name, (specs, types) in PROJECTIONS.items():
         make_agent(name, specs, types)
+
+    observed_name = rt.settings.topic(topics.OBSERVED.name)
+    changes_name = rt.settings.topic(topics.CHANGES.name)
+    # the consumers of each topic whose applied offsets are stored: (board marker?, projections)
+    tracked: dict[str, tuple[bool, tuple[str, ...]]] = {
+        observed_name: (True, ("odds-observed",)),
+        changes_name: (False, ("odds-changes",)),
+    }
+    commits_seen: dict[Any, int | None] = {}
+
+    @app.timer(ACK_KEEPER_INTERVAL_S)
+    async def keep_commits_moving() -> None:
+        """Acknowledge for Faust the offsets every consumer applied when its commit is stuck
+        (``streams.sequencing.lost_acks``); Faust then commits them itself."""
+        consumer: Any = app.consumer
+        tps = [tp for tp in consumer.assignment() if tp.topic in tracked]
+        if not tps:
+            return
+        try:
+            pool = await projector.get_pool()
+            rows = await pool.fetch(
+                'SELECT projection, topic, partition, "offset" FROM public.projection_progress WHERE topic = ANY($1)',
+                list(tracked),
+            )
+        except Exception:  # the database is away: nothing to go by this time
+            return
+        progress = {(r["projection"], r["topic"], r["partition"]): int(r["offset"]) for r in rows}
+        boards = rt.tables.get("boards")
+        for tp in tps:
+            with_board, names = tracked[tp.topic]
+            applied: list[int | None] = [progress.get((n, tp.topic, tp.partition)) for n in names]
+            if with_board:
+                applied.append(None if boards is None else applied_offset(boards, tp.partition))
+            done = None if None in applied else min(a for a in applied if a is not None)
+            committed = consumer._committed_offset[tp]
+            lost = lost_acks(committed, commits_seen.get(tp), done)
+            commits_seen[tp] = committed
+            if lost is not None:
+                gaps = consumer._gap[tp]
+                gaps.addi(lost[0], lost[1] + 1)
+                gaps.merge_overlaps()
+                log.warning(
+                    "offsets acknowledged for a stuck commit",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    first=lost[0],
+                    last=lost[1],
+                )
 
     @app.timer(retention.CHECK_INTERVAL_S)
     async def history_retention() -> None:

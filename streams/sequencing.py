@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Plan", "plan"]
+__all__ = ["Plan", "lost_acks", "plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +43,17 @@ def plan(applied: int | None, offsets: Sequence[int]) -> Plan:
         expected = offset + 1
     last = applied if expected is None else expected - 1
     return Plan(tuple(steps), skipped, last)
+
+
+def lost_acks(committed: int | None, committed_before: int | None, applied: int | None) -> tuple[int, int] | None:
+    """The offsets ``[first, last]`` to acknowledge on Faust's behalf, or None.
+
+    Faust commits a partition up to its first unacknowledged offset; a record it fetched and never
+    delivered (it happens around rebalances and recovery) stops the commit there for good, and its
+    list of acknowledged offsets grows without end. When the commit (``committed``, the next offset
+    to read) has not moved since the last look (``committed_before``) while every consumer of the
+    partition has applied up to ``applied`` (their own stored offsets), those offsets are done.
+    """
+    if committed is None or applied is None or committed != committed_before or applied < committed:
+        return None
+    return committed, applied

@@ -648,6 +648,12 @@ async def settle(settings: Settings, exp: Expected, base_urls: list[str], timeou
 
     if not await until(done, timeout_s, every_s=1.0):
         remaining = await lag(settings)
+        # the tables are judged all the same: a commit that never caught up is one defect, lost or
+        # doubled rows another
+        hist, cur = await table_state(settings)
+        verdict = judge_tables(exp, hist, cur)
+        judge_topic(verdict, await topic_history(settings), hist)
+        await judge_live(verdict, base_urls, cur, exp.sportradar_ids)
         verdict.timed_out = True
         verdict.note(f"not settled after {timeout_s} s; lag: {remaining}")
     return verdict

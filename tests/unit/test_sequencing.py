@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.sequencing import plan
+from streams.sequencing import lost_acks, plan
 
 
 def test_contiguous_delivery_after_the_stored_offset_applies_everything() -> None:
@@ -66,3 +66,14 @@ def test_every_offset_after_the_stored_one_is_applied_exactly_once_in_order(
         assert seen == []
         assert p.last == applied
     assert p.skipped == len(delivered) - len(fresh)
+
+
+def test_a_stuck_commit_behind_what_was_applied_is_acknowledged() -> None:
+    assert lost_acks(65, 65, 197) == (65, 197)
+
+
+def test_a_moving_or_caught_up_commit_is_left_to_faust() -> None:
+    assert lost_acks(65, 40, 197) is None  # moved since the last look
+    assert lost_acks(65, 65, 64) is None  # nothing applied beyond it
+    assert lost_acks(None, None, 10) is None  # never committed: nothing known
+    assert lost_acks(65, 65, None) is None  # a consumer never applied this partition
