@@ -324,11 +324,16 @@ class Cluster:
         raise AssertionError(f"worker{slot} not ready after {timeout_s} s: {last}\n{proc.log_tail(40)}")
 
     def dump_stacks(self) -> list[str]:
-        """Where each live worker's threads are (py-spy, when installed): what a stalled worker
-        waits on, written next to its log. Returns the files written."""
+        """Where each live worker's asyncio tasks (SIGUSR1, into its log) and threads (py-spy, when
+        installed) are: what a stalled worker waits on. Returns the files written."""
         spy = Path(sys.executable).with_name("py-spy")
         out = []
+        for proc in self.procs.values():
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(1.0)
         for slot, proc in self.procs.items():
+            out.append(str(proc.log_path))
             if not spy.exists() or not proc.is_alive():
                 continue
             cmd = [str(spy), "dump", "--pid", str(proc.pid)]

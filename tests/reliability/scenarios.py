@@ -172,6 +172,8 @@ async def skipped_offsets(env: Env, seed: int, *, n_events: int = 20) -> Outcome
         await cluster.wait_ready(0)
         await h.produce_paced(settings, cycles_obs[3:], pace_s=0.0)
         out.verdict = await h.settle(settings, exp, [cluster.base_url(0)])
+        if out.verdict.timed_out:
+            out.notes.extend(f"stacks: {path}" for path in await asyncio.to_thread(cluster.dump_stacks))
     return out
 
 
@@ -221,6 +223,8 @@ async def failover(env: Env, seed: int, *, n_events: int = 30, cycles: int = 4, 
             f" worker{survivor} took all {settings.topic_partitions}: {took_all}"
         )
         out.verdict = await h.settle(settings, exp, [cluster.base_url(survivor)])
+        if out.verdict.timed_out:
+            out.notes.extend(f"stacks: {path}" for path in await asyncio.to_thread(cluster.dump_stacks))
         if not took_all:
             out.verdict.wrong_live += 1
             out.verdict.note("the survivor never owned every partition")
