@@ -105,7 +105,7 @@ def register(app: faust.App, rt: Runtime) -> None:
         while True:
             try:
                 pending = [await rt.dead_letter_raw(rec, why) for rec, why in letters]
-                await rt.publish_delivered(list(changes))
+                await rt.publish_delivered(list(changes), validated=True)
                 await asyncio.gather(*pending)
                 return
             except asyncio.CancelledError:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from projections.writer import make_engine
 from streams import topics
-from streams.events import BaseEvent, DeadLettered, encode
+from streams.events import BaseEvent, DeadLettered, encode, encode_validated
 from streams.kafka import DurableProducer, IdempotentProducer, faust_credentials
 from streams.logconfig import configure_logging, logging_config
 from streams.ranges import RawRecord
@@ -72,17 +72,19 @@ class Runtime:
         topic = self.topics[event.topic]
         await topic.send(key=event.key.encode(), value=encode(event))
 
-    async def publish_delivered(self, events: list[BaseEvent]) -> None:
+    async def publish_delivered(self, events: list[BaseEvent], *, validated: bool = False) -> None:
         """Send ``events`` and return once the broker has acknowledged every one of them.
 
         What a stateful agent publishes must be on the broker before its state moves on: a crash
         in between then repeats the events (same ids, harmless downstream), never loses them.
-        Raises the first delivery error; the caller retries the whole list.
+        Raises the first delivery error; the caller retries the whole list. ``validated``: the events
+        carry only decoded (checked) values, so ``encode_validated`` may write them.
         """
+        write = encode_validated if validated else encode
         pending = []
         for event in events:
             topic = self.topics[event.topic]
-            pending.append(await topic.send(key=event.key.encode(), value=encode(event)))
+            pending.append(await topic.send(key=event.key.encode(), value=write(event)))
         if pending:
             await asyncio.gather(*pending)
 

@@ -26,6 +26,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar, Union
 
+import orjson
+
 from streams.clock import format_ts, parse_ts, utc_now
 from streams.upcasters import UPCASTERS, UpcastError, Upcasters
 
@@ -49,6 +51,7 @@ __all__ = [
     "decode",
     "derive_id",
     "encode",
+    "encode_validated",
     "from_mapping",
     "new_id",
 ]
@@ -308,6 +311,20 @@ def encode(event: BaseEvent) -> bytes:
     for f in fields(event):
         body[f.name] = _to_wire(getattr(event, f.name))
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def encode_validated(event: BaseEvent) -> bytes:
+    """``encode`` for an event built only from decoded records (an ``OddsChanged`` of the board):
+    the same JSON, written by orjson, ~10x faster for a 170-quote change. ``decode`` refused any
+    NaN or infinity on the way in, and orjson would write them as null instead of refusing them,
+    so an event carrying numbers from anywhere else goes through ``encode``."""
+    body: dict[str, Any] = {
+        "event_type": event.event_type,
+        "schema_version": event.schema_version,
+    }
+    for f in fields(event):
+        body[f.name] = _to_wire(getattr(event, f.name))
+    return orjson.dumps(body)
 
 
 _HINTS: dict[type[BaseEvent], dict[str, Any]] = {}

@@ -26,6 +26,7 @@ from streams.events import (
     decode,
     derive_id,
     encode,
+    encode_validated,
 )
 
 T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -87,6 +88,32 @@ def test_round_trip(event: object) -> None:
     assert body["event_type"] == type(event).event_type  # type: ignore[attr-defined]
     assert body["schema_version"] == 1
     assert "__faust" not in body
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
+def test_the_fast_writer_of_checked_events_writes_the_same_bytes(event: object) -> None:
+    assert encode_validated(event) == encode(event)  # type: ignore[arg-type]
+
+
+@given(price=st.floats(min_value=1.0001, max_value=1e6), line=st.none() | st.floats(-50, 50), team=st.text(max_size=20))
+def test_the_fast_writer_agrees_on_any_decoded_change(price: float, line: float | None, team: str) -> None:
+    outcomes = [
+        {"name": "1", "price": price, "suspended": False},
+        {"name": team or "x", "price": None, "suspended": True},
+    ]
+    ev = decode(
+        encode(
+            OddsChanged(
+                sportradar_id="12345678",
+                bookmaker="bet9ja",
+                observed_at=T,
+                caused_by=derive_id(team),
+                changes=[{"market_id": "3743", "line": line, "outcomes": outcomes, "previous_outcomes": None}],
+            )
+        )
+    )
+    assert decode(encode_validated(ev)) == ev
+    assert json.loads(encode_validated(ev)) == json.loads(encode(ev))
 
 
 def test_plain_json_from_any_producer_decodes_and_offsets_are_converted_to_utc() -> None:
