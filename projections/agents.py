@@ -43,7 +43,7 @@ from streams.events import (
     ScrapeRequested,
 )
 from streams.ranges import Gap, RawRecord, read_range
-from streams.sequencing import lost_acks
+from streams.sequencing import lost_acks, stalled
 from streams.settings import Settings
 
 __all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "PROJECTIONS", "Projector", "gap_reader", "register"]
@@ -52,7 +52,7 @@ log = structlog.get_logger(__name__)
 
 BATCH_MAX = 10_000
 BATCH_WITHIN_S = 0.5
-ACK_KEEPER_INTERVAL_S = 10.0
+KEEPER_INTERVAL_S = 10.0
 
 RUN_TYPES: tuple[type[BaseEvent], ...] = (
     ScrapeRequested,
@@ -219,14 +219,28 @@ def register(app: faust.App, rt: Runtime) -> None:
         changes_name: (False, ("odds-changes",)),
     }
     commits_seen: dict[Any, int | None] = {}
+    applied_seen: dict[Any, int | None] = {}
+    ours: dict[Any, int] = {}  # the offsets this timer committed, per partition
 
-    @app.timer(ACK_KEEPER_INTERVAL_S)
-    async def keep_commits_moving() -> None:
-        """Acknowledge for Faust the offsets every consumer applied when its commit is stuck
-        (``streams.sequencing.lost_acks``); Faust then commits them itself."""
+    @app.timer(KEEPER_INTERVAL_S)
+    async def keep_partitions_moving() -> None:
+        """Where Faust's consumer stops short of what every consumer applied, move it on.
+
+        Every consumer of ``odds.observed`` and ``odds.changes`` stores the offsets it applied (the
+        board's markers, ``projection_progress``). Two Faust faults are told apart from them:
+
+        - a commit stuck behind applied offsets (``streams.sequencing.lost_acks``): the offsets are
+          marked done in Faust's gap set, and Faust commits them itself;
+        - a partition whose records wait while nothing is applied (``stalled``): its records were
+          dropped around a rebalance and are not fetched again; it is read again from the first
+          offset not applied, what a restart would do (each consumer skips what it holds).
+
+        And it commits the offsets every consumer applied, so the group's committed offsets follow
+        the stored state even when Faust believes it committed them already.
+        """
         consumer: Any = app.consumer
         tps = [tp for tp in consumer.assignment() if tp.topic in tracked]
-        if not tps:
+        if not tps or app.rebalancing or getattr(app, "in_recovery", False):
             return
         try:
             pool = await projector.get_pool()
@@ -234,7 +248,8 @@ def register(app: faust.App, rt: Runtime) -> None:
                 'SELECT projection, topic, partition, "offset" FROM public.projection_progress WHERE topic = ANY($1)',
                 list(tracked),
             )
-        except Exception:  # the database is away: nothing to go by this time
+            ends = await consumer.highwaters(*tps)
+        except Exception:  # the database or the broker is away: nothing to go by this time
             return
         progress = {(r["projection"], r["topic"], r["partition"]): int(r["offset"]) for r in rows}
         boards = rt.tables.get("boards")
@@ -257,6 +272,25 @@ def register(app: faust.App, rt: Runtime) -> None:
                     partition=tp.partition,
                     first=lost[0],
                     last=lost[1],
+                )
+            # commit what every consumer applied, whatever Faust's own bookkeeping says (it records
+            # a commit the broker refused as made, and never makes it again)
+            if done is not None and done + 1 > ours.get(tp, -1) and await consumer._commit({tp: done + 1}):
+                ours[tp] = done + 1
+                if (consumer._committed_offset[tp] or -1) < done + 1:
+                    consumer._committed_offset[tp] = done + 1
+            again = stalled(done, applied_seen.get(tp), ends.get(tp))
+            applied_seen[tp] = done
+            if again is not None:
+                consumer._buffered_partitions.discard(tp)
+                consumer.resume_partitions([tp])
+                await consumer.seek(tp, again)
+                log.warning(
+                    "partition stalled with records waiting; reading it again",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=again,
+                    end=ends.get(tp),
                 )
 
     @app.timer(retention.CHECK_INTERVAL_S)

@@ -149,30 +149,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     gc.freeze()
     log.info("worker starting", app_id=settings.app_id, broker=settings.kafka_bootstrap, web_port=settings.web_port)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
-    signal.signal(signal.SIGUSR1, _dump_tasks)
+    # ``kill -USR1 <worker>``: mode's worker writes every thread and asyncio task to stderr
     worker.execute_from_commandline()
     return 0
-
-
-def _dump_tasks(signum: int, frame: Any) -> None:
-    """``kill -USR1 <worker>``: every asyncio task of the worker and where it waits, to stderr.
-
-    What a worker that stopped making progress is waiting on (a thread dump shows only an idle
-    event loop)."""
-    import io
-
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    out = io.StringIO()
-    tasks = asyncio.all_tasks(loop)
-    out.write(f"--- {len(tasks)} asyncio tasks ---\n")
-    for task in tasks:
-        out.write(f"{task!r}\n")
-        task.print_stack(limit=12, file=out)
-    sys.stderr.write(out.getvalue())
-    sys.stderr.flush()
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Plan", "lost_acks", "plan"]
+__all__ = ["Plan", "lost_acks", "plan", "stalled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +57,18 @@ def lost_acks(committed: int | None, committed_before: int | None, applied: int 
     if committed is None or applied is None or committed != committed_before or applied < committed:
         return None
     return committed, applied
+
+
+def stalled(applied: int | None, applied_before: int | None, end: int | None) -> int | None:
+    """The offset to read a partition again from, or None.
+
+    Records wait on the partition (its end, the next offset to be written, is past ``applied + 1``)
+    and no consumer applied anything since the last look: the group's consumer is not delivering
+    them (Faust can drop records it fetched before a rebalance and then refuse to fetch them
+    again). Reading again from the first offset not applied is what a restart would do.
+    """
+    if applied is None or applied_before is None or end is None:
+        return None
+    if applied != applied_before or end <= applied + 1:
+        return None
+    return applied + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.sequencing import lost_acks, plan
+from streams.sequencing import lost_acks, plan, stalled
 
 
 def test_contiguous_delivery_after_the_stored_offset_applies_everything() -> None:
@@ -77,3 +77,14 @@ def test_a_moving_or_caught_up_commit_is_left_to_faust() -> None:
     assert lost_acks(65, 65, 64) is None  # nothing applied beyond it
     assert lost_acks(None, None, 10) is None  # never committed: nothing known
     assert lost_acks(65, 65, None) is None  # a consumer never applied this partition
+
+
+def test_a_partition_with_waiting_records_and_no_progress_is_read_again_after_what_was_applied() -> None:
+    assert stalled(applied=64, applied_before=64, end=198) == 65
+
+
+def test_a_partition_making_progress_or_drained_is_not_touched() -> None:
+    assert stalled(applied=80, applied_before=64, end=198) is None  # moving
+    assert stalled(applied=197, applied_before=197, end=198) is None  # everything applied
+    assert stalled(applied=None, applied_before=None, end=198) is None  # never applied here
+    assert stalled(applied=64, applied_before=None, end=198) is None  # first look
