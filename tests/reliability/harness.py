@@ -456,7 +456,7 @@ class Verdict:
         return (
             self.projection_exact
             and not self.timed_out
-            and not (self.lost or self.doubled or self.wrong_history or self.wrong_current)
+            and not (self.lost or self.doubled or self.wrong_history or self.wrong_current or self.wrong_live)
         )
 
     @property
