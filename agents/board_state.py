@@ -18,6 +18,7 @@ __all__ = [
     "Confirmations",
     "applied_offset",
     "board_items",
+    "board_record",
     "changed_event",
     "is_mark",
     "mark_key",
@@ -113,21 +114,24 @@ class BoardBatch:
             return
         if update.changes:
             self.changes.append(changed_event(obs, update.changes))
-        self.boards[key] = (
-            partition,
-            {
-                "sportradar_id": obs.sportradar_id,
-                "bookmaker": obs.bookmaker,
-                "bookmaker_event_id": obs.bookmaker_event_id,
-                "home_team": obs.home_team,
-                "away_team": obs.away_team,
-                "tournament": obs.tournament,
-                "kickoff_at": format_ts(obs.kickoff_at),
-                "quotes": update.quotes,
-                "observed_at": observed_at,
-                "offset": offset,
-            },
-        )
+        self.boards[key] = (partition, board_record(obs, update.quotes, offset))
+
+
+def board_record(obs: OddsObserved, quotes: dict[str, dict[str, Any]], offset: int) -> dict[str, Any]:
+    """The ``boards`` table's value for ``obs`` once applied: its event, quotes, when it was
+    observed and the source offset of the observation."""
+    return {
+        "sportradar_id": obs.sportradar_id,
+        "bookmaker": obs.bookmaker,
+        "bookmaker_event_id": obs.bookmaker_event_id,
+        "home_team": obs.home_team,
+        "away_team": obs.away_team,
+        "tournament": obs.tournament,
+        "kickoff_at": format_ts(obs.kickoff_at),
+        "quotes": quotes,
+        "observed_at": format_ts(obs.observed_at),
+        "offset": offset,
+    }
 
 
 def applied_offset(boards: Mapping[str, Any], partition: int) -> int | None:

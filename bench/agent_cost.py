@@ -43,6 +43,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from agents.board_state import board_record
 from agents.odds_rules import apply_observation
 from streams.clock import format_ts
 from streams.events import OddsObserved, decode, derive_id, encode
@@ -260,16 +261,7 @@ async def run_faust(url: str, topic_name: str, scenario: str, n: int, repeat: in
             update = apply_observation(
                 previous["quotes"] if previous else None, None, obs.markets, format_ts(obs.observed_at)
             )
-            table[key] = {
-                "sportradar_id": obs.sportradar_id,
-                "bookmaker": obs.bookmaker,
-                "bookmaker_event_id": obs.bookmaker_event_id,
-                "home_team": obs.home_team,
-                "away_team": obs.away_team,
-                "tournament": obs.tournament,
-                "kickoff_at": format_ts(obs.kickoff_at),
-                "quotes": update.quotes,
-            }
+            table[key] = board_record(obs, update.quotes, 0)
             clock.tick()
 
     bodies: dict[str, Callable[[Any], Awaitable[None]]] = {
