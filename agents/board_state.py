@@ -79,9 +79,11 @@ class Confirmations(Mapping[str, str]):
 class BoardBatch:
     """One batch's view of the ``boards`` table: what it read, and what it will write.
 
-    A board records the offset of the last observation applied to it (``offset``), in the same
-    record as its quotes and ``observed_at``: one changelog record per key is all or nothing, so an
-    observation at or below that offset is known to be in the board and is skipped. Re-applying a
+    A board records where the last observation applied to it was (``partition``, ``offset``), in
+    the same record as its quotes and ``observed_at``: one changelog record per key is all or
+    nothing, so an observation of that partition at or below that offset is known to be in the
+    board and is skipped. (Observations of one board normally share a partition, the key being its
+    SportRadar id; one keyed otherwise is compared by ``observed_at`` only.) Re-applying a
     partition from any earlier point therefore gives the same boards and the same ``OddsChanged``.
     """
 
@@ -99,7 +101,11 @@ class BoardBatch:
     def apply(self, partition: int, offset: int, obs: OddsObserved) -> None:
         key = f"{obs.sportradar_id}:{obs.bookmaker}"
         previous = self.board(key)
-        if previous is not None and int(previous.get("offset", -1)) >= offset:
+        if (
+            previous is not None
+            and previous.get("partition") == partition
+            and int(previous.get("offset", -1)) >= offset
+        ):
             self.already += 1
             return
         observed_at = format_ts(obs.observed_at)
@@ -114,12 +120,12 @@ class BoardBatch:
             return
         if update.changes:
             self.changes.append(changed_event(obs, update.changes))
-        self.boards[key] = (partition, board_record(obs, update.quotes, offset))
+        self.boards[key] = (partition, board_record(obs, update.quotes, partition, offset))
 
 
-def board_record(obs: OddsObserved, quotes: dict[str, dict[str, Any]], offset: int) -> dict[str, Any]:
+def board_record(obs: OddsObserved, quotes: dict[str, dict[str, Any]], partition: int, offset: int) -> dict[str, Any]:
     """The ``boards`` table's value for ``obs`` once applied: its event, quotes, when it was
-    observed and the source offset of the observation."""
+    observed and where the observation was (source partition and offset)."""
     return {
         "sportradar_id": obs.sportradar_id,
         "bookmaker": obs.bookmaker,
@@ -130,6 +136,7 @@ def board_record(obs: OddsObserved, quotes: dict[str, dict[str, Any]], offset: i
         "kickoff_at": format_ts(obs.kickoff_at),
         "quotes": quotes,
         "observed_at": format_ts(obs.observed_at),
+        "partition": partition,
         "offset": offset,
     }
 

@@ -261,7 +261,7 @@ async def run_faust(url: str, topic_name: str, scenario: str, n: int, repeat: in
             update = apply_observation(
                 previous["quotes"] if previous else None, None, obs.markets, format_ts(obs.observed_at)
             )
-            table[key] = board_record(obs, update.quotes, 0)
+            table[key] = board_record(obs, update.quotes, 0, 0)
             clock.tick()
 
     bodies: dict[str, Callable[[Any], Awaitable[None]]] = {

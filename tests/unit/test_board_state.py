@@ -104,3 +104,13 @@ def test_markers_are_neither_boards_nor_confirmations() -> None:
     confirmed = Confirmations(table)
     assert dict(confirmed) == {"61300947:betpawa": "2026-11-28T12:00:00+00:00"}
     assert confirmed.get(mark_key(0)) is None and confirmed.get("1:sportybet") is None
+
+
+def test_an_observation_of_the_same_board_on_another_partition_is_not_taken_for_one_applied() -> None:
+    """A producer that keys a board otherwise puts it on another partition, at unrelated offsets."""
+    batch = BoardBatch({})
+    batch.apply(1, 900, _obs(0, 2.0, T0))
+    batch.apply(3, 5, _obs(1, 2.4, T0 + timedelta(minutes=5)))
+    assert len(batch.changes) == 2 and batch.already == 0
+    partition, board = batch.boards["61300947:betpawa"]
+    assert (partition, board["partition"], board["offset"]) == (3, 3, 5)
