@@ -88,16 +88,7 @@ def register(app: faust.App, rt: Runtime) -> None:
                 filled += len(missing)
                 out.extend(missing)
             else:
-                m = events[step].message
-                out.append(
-                    RawRecord(
-                        observed_name,
-                        partition,
-                        m.offset,
-                        m.key if isinstance(m.key, bytes) else None,
-                        m.value if isinstance(m.value, bytes) else None,
-                    )
-                )
+                out.append(RawRecord.of(events[step].message))
         return out, steps.skipped, filled
 
     async def deliver(changes: list[OddsChanged], letters: list[tuple[RawRecord, str]]) -> None:
@@ -130,7 +121,7 @@ def register(app: faust.App, rt: Runtime) -> None:
         batch = BoardBatch(boards)
         letters: list[tuple[RawRecord, str]] = []
         last: dict[int, int] = {}
-        skipped = filled = applied = 0
+        skipped = filled = 0
         for partition, part_events in sorted(by_partition.items()):
             recs, n_skipped, n_filled = await in_sequence(partition, part_events)
             skipped += n_skipped
@@ -144,7 +135,6 @@ def register(app: faust.App, rt: Runtime) -> None:
                     continue
                 try:
                     batch.apply(partition, rec.offset, obs)
-                    applied += 1
                 except Exception as exc:  # a bug on one board must not stop the others
                     log.exception("board update failed; record dead-lettered", partition=partition, offset=rec.offset)
                     letters.append((rec, f"board update failed: {exc!r}"))
@@ -155,8 +145,9 @@ def register(app: faust.App, rt: Runtime) -> None:
             put(boards, partition, mark_key(partition), offset)
         log.info(
             "board batch applied",
+            topic=observed_name,
             records=len(events),
-            applied=applied,
+            applied=batch.applied,
             changed=len(batch.changes),
             stale=batch.stale,
             invalid=len(letters),

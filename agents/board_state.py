@@ -93,6 +93,7 @@ class BoardBatch:
         self.changes: list[OddsChanged] = []
         self.stale = 0
         self.already = 0
+        self.applied = 0
 
     def board(self, key: str) -> Any:
         mine = self.boards.get(key)
@@ -121,6 +122,7 @@ class BoardBatch:
         if update.changes:
             self.changes.append(changed_event(obs, update.changes))
         self.boards[key] = (partition, board_record(obs, update.quotes, partition, offset))
+        self.applied += 1
 
 
 def board_record(obs: OddsObserved, quotes: dict[str, dict[str, Any]], partition: int, offset: int) -> dict[str, Any]:

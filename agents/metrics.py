@@ -190,7 +190,7 @@ class WorkerCollector(Collector):
         return family
 
     def _tables(self) -> Metric:
-        from agents.board_state import MARK_PREFIX
+        from agents.board_state import is_mark
         from agents.routing import owned_partitions, partition_of
         from streams import topics
 
@@ -208,7 +208,7 @@ class WorkerCollector(Collector):
             elif name in key_topic:
                 spec, key_of = key_topic[name]
                 mine = owned_partitions(self.app, self.rt.settings.topic(spec.name))
-                keys = [str(k) for k in list(table.keys()) if not str(k).startswith(MARK_PREFIX)]
+                keys = [str(k) for k in list(table.keys()) if not is_mark(k)]
                 n = sum(partition_of(key_of(k), partitions) in mine for k in keys)
             else:
                 n = len(table)

@@ -90,17 +90,7 @@ class Runtime:
 
     async def dead_letter(self, event: EventT[Any], error: str) -> None:
         """Set a record aside on ``odds.dead-letters`` with the reason; the caller moves on."""
-        message = event.message
-        await self.dead_letter_raw(
-            RawRecord(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key if isinstance(message.key, bytes) else None,
-                value=message.value if isinstance(message.value, bytes) else None,
-            ),
-            error,
-        )
+        await self.dead_letter_raw(RawRecord.of(event.message), error)
 
     async def dead_letter_raw(self, record: RawRecord, error: str) -> Awaitable[Any]:
         """``dead_letter`` for a record read outside a stream; returns the letter's delivery."""

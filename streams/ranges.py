@@ -10,6 +10,7 @@ range here first. The state never depends on Kafka's committed offsets being rig
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -31,6 +32,19 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+
+    @classmethod
+    def of(cls, message: Any) -> RawRecord:
+        """The record of a consumed message (Faust's or aiokafka's: topic, partition, offset,
+        key, value); a key or value that is not bytes (already deserialized) is kept as None."""
+        key, value = message.key, message.value
+        return cls(
+            message.topic,
+            message.partition,
+            message.offset,
+            key if isinstance(key, bytes) else None,
+            value if isinstance(value, bytes) else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +82,18 @@ async def read_range(settings: Settings, gap: Gap, *, timeout_s: float = 30.0) -
             return []
         consumer.seek(tp, start)
         out: list[RawRecord] = []
-        loop_deadline = timeout_s
+        idle_left_s = timeout_s  # how long fetches may keep returning nothing
         while True:
-            batch = await consumer.getmany(tp, timeout_ms=int(min(loop_deadline, 1.0) * 1000))
+            batch = await consumer.getmany(tp, timeout_ms=int(min(idle_left_s, 1.0) * 1000))
             for msg in batch.get(tp, []):
                 if msg.offset >= gap.end:
                     return out
-                out.append(RawRecord(gap.topic, gap.partition, msg.offset, msg.key, msg.value))
-            position = await consumer.position(tp)
-            if position >= gap.end:
+                out.append(RawRecord.of(msg))
+            if await consumer.position(tp) >= gap.end:
                 return out
             if not batch:
-                loop_deadline -= 1.0
-                if loop_deadline <= 0:
+                idle_left_s -= 1.0
+                if idle_left_s <= 0:
                     raise TimeoutError(f"reading {gap.topic}/{gap.partition} [{gap.start}, {gap.end})")
     finally:
         await consumer.stop()

@@ -322,30 +322,38 @@ def procs(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
             p.stop_all()
 
 
-async def stale_counts(settings: Settings, quiet_s: float = 3.0) -> Counter[str]:
-    """``RunStale`` events per run on ``odds.runs``, read until ``quiet_s`` pass without a record."""
+async def read_until_quiet(settings: Settings, name: str, quiet_s: float = 2.0) -> list[bytes]:
+    """Every record value of topic ``name`` (prefixed by ``settings``), from the beginning, read
+    until ``quiet_s`` pass without a new record."""
     from aiokafka import AIOKafkaConsumer
 
-    from streams.events import RunStale, decode
-
     consumer = AIOKafkaConsumer(
-        settings.topic("odds.runs"),
+        settings.topic(name),
         bootstrap_servers=settings.kafka_bootstrap,
         auto_offset_reset="earliest",
         group_id=f"reader-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False,
     )
     await consumer.start()
-    counts: Counter[str] = Counter()
+    values: list[bytes] = []
     try:
         quiet = 0
-        while quiet < int(quiet_s * 2):
+        while quiet < max(1, round(quiet_s * 2)):
             batches = await consumer.getmany(timeout_ms=500)
-            records = [r for rs in batches.values() for r in rs]
+            records = [r.value for rs in batches.values() for r in rs]
             quiet = 0 if records else quiet + 1
-            for r in records:
-                if json.loads(r.value).get("event_type") == "RunStale":
-                    counts[decode(r.value, [RunStale]).run_id] += 1
+            values.extend(records)
     finally:
         await consumer.stop()
+    return values
+
+
+async def stale_counts(settings: Settings, quiet_s: float = 3.0) -> Counter[str]:
+    """``RunStale`` events per run on ``odds.runs``, read until ``quiet_s`` pass without a record."""
+    from streams.events import RunStale, decode
+
+    counts: Counter[str] = Counter()
+    for value in await read_until_quiet(settings, "odds.runs", quiet_s):
+        if json.loads(value).get("event_type") == "RunStale":
+            counts[decode(value, [RunStale]).run_id] += 1
     return counts

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from streams.clock import utc_now
 from streams.events import DeadLettered, decode
 from streams.runtime.procs import free_port
 from streams.settings import Settings
-from tests.integration.conftest import Processes, get_json, stale_counts
+from tests.integration.conftest import Processes, get_json, read_until_quiet, stale_counts
 
 pytestmark = pytest.mark.integration
 
@@ -132,18 +132,7 @@ async def test_a_silent_run_is_marked_stale_once_and_offsets_are_compared_as_ins
 
 
 async def _read_dead_letters(settings: Settings) -> list[DeadLettered]:
-    consumer = AIOKafkaConsumer(
-        settings.topic("odds.dead-letters"),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:6]}",
-    )
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=3000)
-        return [decode(r.value, [DeadLettered]) for rs in batches.values() for r in rs]
-    finally:
-        await consumer.stop()
+    return [decode(v, [DeadLettered]) for v in await read_until_quiet(settings, "odds.dead-letters")]
 
 
 async def test_stale_exactly_once_with_two_workers_and_rebalances(procs: Processes, settings: Settings) -> None:

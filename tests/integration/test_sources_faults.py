@@ -11,16 +11,14 @@ import asyncio
 import json
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from streams.runtime.procs import free_port, wait_for_tcp
 from streams.settings import Settings
-from tests.integration.conftest import Processes, get_json
+from tests.integration.conftest import Processes, get_json, read_until_quiet
 
 pytestmark = pytest.mark.integration
 
@@ -40,26 +38,7 @@ def _post(url: str, body: object) -> dict[str, Any]:
 
 async def _read_all(settings: Settings, name: str, *, quiet_s: float = 3.0) -> list[dict[str, Any]]:
     """Every record of a topic, read until nothing new arrived for ``quiet_s``."""
-    consumer = AIOKafkaConsumer(
-        settings.topic(name),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    values: list[dict[str, Any]] = []
-    try:
-        loop = asyncio.get_running_loop()
-        last_new = loop.time()
-        while loop.time() - last_new < quiet_s:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                values.extend(json.loads(r.value) for r in records)
-                last_new = loop.time()
-    finally:
-        await consumer.stop()
-    return values
+    return [json.loads(v) for v in await read_until_quiet(settings, name, quiet_s)]
 
 
 def _wait_run(base: str, run_id: str, timeout_s: float) -> dict[str, Any]:

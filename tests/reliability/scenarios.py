@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from streams.clock import utc_now
-from tests.integration.conftest import create_database, stale_counts
+from tests.integration.conftest import create_database, read_until_quiet, stale_counts
 from tests.reliability import harness as h
 
 CRASH_MODES = ("mid-batch", "mid-commit", "mid-rebalance")
@@ -445,28 +445,7 @@ async def hostile_records(env: Env, seed: int, *, n_garbage: int = 60, n_events:
 async def _dead_letters(settings: h.Settings) -> list[dict[str, Any]]:
     import json
 
-    from aiokafka import AIOKafkaConsumer
-
-    topic = settings.topic("odds.dead-letters")
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"letters-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    out: list[dict[str, Any]] = []
-    try:
-        quiet = 0
-        while quiet < 4:
-            batches = await consumer.getmany(timeout_ms=500)
-            records = [r for rs in batches.values() for r in rs]
-            quiet = 0 if records else quiet + 1
-            out.extend(json.loads(r.value) for r in records)
-    finally:
-        await consumer.stop()
-    return out
+    return [json.loads(v) for v in await read_until_quiet(settings, "odds.dead-letters")]
 
 
 def _restart_kafka(broker: Any, down_s: float) -> Any:
@@ -589,28 +568,10 @@ async def _observed_by_run(settings: Any) -> dict[str, dict[str, set[str]]]:
     """run_id -> bookmaker -> the SportRadar ids observed, from ``odds.observed``."""
     import json
 
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
-        settings.topic("odds.observed"),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"obs-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
     out: dict[str, dict[str, set[str]]] = {}
-    try:
-        quiet = 0
-        while quiet < 4:
-            batches = await consumer.getmany(timeout_ms=500)
-            records = [r for rs in batches.values() for r in rs]
-            quiet = 0 if records else quiet + 1
-            for r in records:
-                body = json.loads(r.value)
-                out.setdefault(body["run_id"], {}).setdefault(body["bookmaker"], set()).add(body["sportradar_id"])
-    finally:
-        await consumer.stop()
+    for value in await read_until_quiet(settings, "odds.observed"):
+        body = json.loads(value)
+        out.setdefault(body["run_id"], {}).setdefault(body["bookmaker"], set()).add(body["sportradar_id"])
     return out
 
 
