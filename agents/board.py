@@ -138,7 +138,9 @@ def register(app: faust.App, rt: Runtime) -> None:
                 except Exception as exc:  # a bug on one board must not stop the others
                     log.exception("board update failed; record dead-lettered", partition=partition, offset=rec.offset)
                     letters.append((rec, f"board update failed: {exc!r}"))
+        applied_at = time.perf_counter()
         await deliver(batch.changes, letters)
+        delivered_at = time.perf_counter()
         for key, (partition, value) in batch.boards.items():
             put(boards, partition, key, value)
         for partition, offset in last.items():
@@ -155,6 +157,8 @@ def register(app: faust.App, rt: Runtime) -> None:
             gap_records=filled,
             partitions=sorted(last),
             ms=round((time.perf_counter() - started) * 1000, 1),
+            apply_ms=round((applied_at - started) * 1000, 1),
+            publish_ms=round((delivered_at - applied_at) * 1000, 1),
         )
 
     @app.agent(rt.topic(topics.OBSERVED), name="board")

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agents.odds_rules import apply_observation
+from agents.odds_rules import Quote, apply_observation, stored_quotes
+from projections.wire import ObservedBoard, ObservedHead
 from streams.clock import format_ts
-from streams.events import OddsChanged, OddsObserved, derive_id
+from streams.events import OddsChanged, derive_id
 
 __all__ = [
     "MARK_PREFIX",
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 
-def changed_event(obs: OddsObserved, changes: list[dict[str, Any]]) -> OddsChanged:
+def changed_event(obs: ObservedHead, changes: list[dict[str, Any]]) -> OddsChanged:
     """The ``OddsChanged`` caused by ``obs``; its id derives from the cause."""
     return OddsChanged(
         event_id=derive_id("changed", obs.event_id),
@@ -99,7 +100,8 @@ class BoardBatch:
         mine = self.boards.get(key)
         return mine[1] if mine is not None else self.table.get(key)
 
-    def apply(self, partition: int, offset: int, obs: OddsObserved) -> None:
+    def apply(self, partition: int, offset: int, observed: ObservedBoard) -> None:
+        obs = observed.head
         key = f"{obs.sportradar_id}:{obs.bookmaker}"
         previous = self.board(key)
         if (
@@ -111,9 +113,9 @@ class BoardBatch:
             return
         observed_at = format_ts(obs.observed_at)
         update = apply_observation(
-            previous["quotes"] if previous else None,
+            stored_quotes(previous["quotes"]) if previous else None,
             previous["observed_at"] if previous else None,
-            obs.markets,
+            observed.markets,
             observed_at,
         )
         if update.stale:
@@ -125,7 +127,7 @@ class BoardBatch:
         self.applied += 1
 
 
-def board_record(obs: OddsObserved, quotes: dict[str, dict[str, Any]], partition: int, offset: int) -> dict[str, Any]:
+def board_record(obs: ObservedHead, quotes: dict[str, Quote], partition: int, offset: int) -> dict[str, Any]:
     """The ``boards`` table's value for ``obs`` once applied: its event, quotes, when it was
     observed and where the observation was (source partition and offset)."""
     return {

@@ -1,6 +1,7 @@
 """Pure read models of the live board: the events list and one event side by side.
 
-Input is what the board tables hold (plain JSON-able dicts); output is what the web views return.
+Input is what the boards table holds (a board's quotes as ``agents.odds_rules.Quote`` tuples, or
+lists once recovered from the changelog); output is what the web views return.
 Time arrives as an argument (for freshness).
 """
 
@@ -10,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from agents.odds_rules import best_prices, compare_with_competitors, margin, quote_key
+from agents.odds_rules import best_prices, compare_with_competitors, margin, quote_key, quote_view
 from streams.clock import parse_ts
 
 __all__ = ["FEATURED", "EventFilter", "event_detail", "events_list"]
@@ -73,10 +74,11 @@ def events_list(
             observed_at = confirmed.get(f"{sr_id}:{bm}")
             featured: dict[str, Any] = {}
             for label, market_id, line, n in FEATURED:
-                quote = board["quotes"].get(quote_key(market_id, line))
-                if quote is None:
+                stored = board["quotes"].get(quote_key(market_id, line))
+                if stored is None:
                     featured[label] = None
                     continue
+                quote = quote_view(stored)
                 featured[label] = {
                     "prices": {o["name"]: o["price"] for o in quote["outcomes"]},
                     "margin": margin(quote["outcomes"], expected=n),
@@ -112,7 +114,8 @@ def event_detail(
     markets: dict[str, dict[str, Any]] = {}
     for bm, board in sorted(by_bm.items()):
         observed_at = confirmed.get(f"{sr_id}:{bm}")
-        for key, quote in board["quotes"].items():
+        for key, stored in board["quotes"].items():
+            quote = quote_view(stored)
             entry = markets.setdefault(
                 key,
                 {

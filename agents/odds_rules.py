@@ -8,20 +8,47 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "HOME_BOOKMAKER",
     "BoardUpdate",
+    "ObservedMarket",
+    "Outcome",
+    "Quote",
     "apply_observation",
     "best_prices",
+    "canonical_markets",
+    "canonical_outcomes",
     "compare_with_competitors",
     "margin",
-    "normalise_outcomes",
+    "outcome_dicts",
     "quote_key",
+    "quote_view",
+    "stored_quotes",
 ]
 
-Outcomes = list[dict[str, Any]]
+Outcome = tuple[str, float | None, bool]
+"""One outcome of a quote: ``(name, price, suspended)``; a quote's outcomes are sorted by name."""
+
+Outcomes = tuple[Outcome, ...]
+
+ObservedMarket = tuple[str, str, float | None, Outcomes]
+"""One market of an observation, canonical: ``(market_id, market_name, line, outcomes)``."""
+
+Quote = tuple[str, str, float | None, Outcomes, str]
+"""One quote of a board: ``(market_id, market_name, line, outcomes, last_changed_at)``.
+
+Tuples of plain values, not dicts: a board of ~170 quotes is compared, stored and written to the
+changelog on every observation, and tuples of strings and numbers are compared in C, are half the
+JSON, and leave nothing for the garbage collector to walk (see bench/README.md)."""
+
+# a quote's fields
+MARKET_ID: Final = 0
+MARKET_NAME: Final = 1
+LINE: Final = 2
+OUTCOMES: Final = 3
+LAST_CHANGED_AT: Final = 4
 
 
 def quote_key(market_id: str, line: float | None) -> str:
@@ -29,27 +56,73 @@ def quote_key(market_id: str, line: float | None) -> str:
     return f"{market_id}|" if line is None else f"{market_id}|{float(line)!r}"
 
 
-def normalise_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> Outcomes:
-    """Outcomes in a canonical order (by name), so comparison never depends on the source's order."""
-    return sorted(
-        (
-            {
-                "name": str(o["name"]),
-                "price": None if o.get("price") is None else float(o["price"]),
-                "suspended": bool(o.get("suspended", False)),
-            }
-            for o in outcomes
-        ),
-        key=lambda o: str(o["name"]),
+def _name(outcome: Outcome) -> str:
+    return outcome[0]
+
+
+def canonical_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> Outcomes:
+    """Outcomes in the canonical order (by name), so comparison never depends on the source's order."""
+    return tuple(
+        sorted(
+            (
+                (
+                    str(o["name"]),
+                    None if o.get("price") is None else float(o["price"]),
+                    bool(o.get("suspended", False)),
+                )
+                for o in outcomes
+            ),
+            key=_name,
+        )
     )
+
+
+def canonical_markets(markets: Iterable[Mapping[str, Any]]) -> list[ObservedMarket]:
+    """The markets of a decoded ``OddsObserved`` in the form :func:`apply_observation` compares."""
+    return [
+        (
+            str(m["market_id"]),
+            str(m.get("market_name", "")),
+            None if m.get("line") is None else float(m["line"]),
+            canonical_outcomes(m.get("outcomes", ())),
+        )
+        for m in markets
+    ]
+
+
+def outcome_dicts(outcomes: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Outcomes as the events and the views carry them: ``{name, price, suspended}``."""
+    return [{"name": o[0], "price": o[1], "suspended": o[2]} for o in outcomes]
+
+
+def quote_view(quote: Sequence[Any]) -> dict[str, Any]:
+    """A stored quote as a dict: ``{market_id, market_name, line, outcomes, last_changed_at}``."""
+    return {
+        "market_id": quote[MARKET_ID],
+        "market_name": quote[MARKET_NAME],
+        "line": quote[LINE],
+        "outcomes": outcome_dicts(quote[OUTCOMES]),
+        "last_changed_at": quote[LAST_CHANGED_AT],
+    }
+
+
+def stored_quotes(quotes: Mapping[str, Sequence[Any]]) -> Mapping[str, Quote]:
+    """A board's quotes as :func:`apply_observation` returned them. A board recovered from the
+    changelog arrives with JSON lists where it had tuples; tuples and lists never compare equal, so
+    those are turned back into tuples (once per board: the next write stores tuples again)."""
+    for quote in quotes.values():
+        if type(quote) is tuple:
+            return quotes  # type: ignore[return-value]
+        break
+    return {key: (q[0], q[1], q[2], tuple((o[0], o[1], o[2]) for o in q[3]), q[4]) for key, q in quotes.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class BoardUpdate:
     """The outcome of applying one observation to one bookmaker's board of one event."""
 
-    quotes: dict[str, dict[str, Any]]
-    """The new board: quote key -> {market_id, market_name, line, outcomes, last_changed_at}."""
+    quotes: dict[str, Quote]
+    """The new board: quote key -> :data:`Quote`."""
     changes: list[dict[str, Any]]
     """Changed quotes: {market_id, line, outcomes, previous_outcomes}; empty when nothing changed."""
     stale: bool = False
@@ -57,63 +130,59 @@ class BoardUpdate:
 
 
 def apply_observation(
-    previous: Mapping[str, Mapping[str, Any]] | None,
+    previous: Mapping[str, Quote] | None,
     previous_observed_at: str | None,
-    markets: Sequence[Mapping[str, Any]],
+    markets: Sequence[ObservedMarket],
     observed_at: str,
 ) -> BoardUpdate:
     """Compare an observed board with the previous one and return the new board and its changes.
 
+    ``markets`` are canonical (:func:`canonical_markets`, or ``projections.wire.read_board``).
     ``observed_at`` values are RFC 3339 UTC strings of the same format, so they order as text.
     A quote seen for the first time has ``previous_outcomes`` None; a quote that disappeared
     appears with empty ``outcomes``. An observation older than the board's is ignored.
     """
     prev = previous or {}
     if previous_observed_at is not None and observed_at < previous_observed_at:
-        return BoardUpdate(quotes={k: dict(v) for k, v in prev.items()}, changes=[], stale=True)
+        return BoardUpdate(quotes=dict(prev), changes=[], stale=True)
 
-    quotes: dict[str, dict[str, Any]] = {}
-    changes: list[dict[str, Any]] = []
-    for market in markets:
-        line = market.get("line")
-        line = None if line is None else float(line)
-        key = quote_key(str(market["market_id"]), line)
-        outcomes = normalise_outcomes(market.get("outcomes", ()))
+    quotes: dict[str, Quote] = {}
+    for market_id, market_name, line, outcomes in markets:
+        key = f"{market_id}|" if line is None else f"{market_id}|{line!r}"
         if key in quotes:  # the same quote twice in one board: merge its outcomes, last wins per name
-            merged = {o["name"]: o for o in quotes[key]["outcomes"]}
-            merged.update({o["name"]: o for o in outcomes})
-            outcomes = normalise_outcomes(merged.values())
+            merged = {o[0]: o for o in quotes[key][OUTCOMES]}
+            merged.update({o[0]: o for o in outcomes})
+            outcomes = tuple(sorted(merged.values(), key=_name))
         old = prev.get(key)
-        last_changed_at = observed_at
-        if old is not None and old["outcomes"] == outcomes:
-            last_changed_at = str(old["last_changed_at"])
-        quotes[key] = {
-            "market_id": str(market["market_id"]),
-            "market_name": str(market.get("market_name", "")),
-            "line": line,
-            "outcomes": outcomes,
-            "last_changed_at": last_changed_at,
-        }
+        same = old is not None and old[OUTCOMES] == outcomes
+        quotes[key] = (
+            market_id,
+            market_name,
+            line,
+            outcomes,
+            old[LAST_CHANGED_AT] if old is not None and same else observed_at,
+        )
 
+    changes: list[dict[str, Any]] = []
     for key, quote in quotes.items():
         old = prev.get(key)
-        if old is None or old["outcomes"] != quote["outcomes"]:
+        if old is None or old[OUTCOMES] != quote[OUTCOMES]:
             changes.append(
                 {
-                    "market_id": quote["market_id"],
-                    "line": quote["line"],
-                    "outcomes": quote["outcomes"],
-                    "previous_outcomes": None if old is None else list(old["outcomes"]),
+                    "market_id": quote[MARKET_ID],
+                    "line": quote[LINE],
+                    "outcomes": outcome_dicts(quote[OUTCOMES]),
+                    "previous_outcomes": None if old is None else outcome_dicts(old[OUTCOMES]),
                 }
             )
     for key, old in prev.items():
-        if key not in quotes and old["outcomes"]:
+        if key not in quotes and old[OUTCOMES]:
             changes.append(
                 {
-                    "market_id": old["market_id"],
-                    "line": old["line"],
+                    "market_id": old[MARKET_ID],
+                    "line": old[LINE],
                     "outcomes": [],
-                    "previous_outcomes": list(old["outcomes"]),
+                    "previous_outcomes": outcome_dicts(old[OUTCOMES]),
                 }
             )
     return BoardUpdate(quotes=quotes, changes=changes)

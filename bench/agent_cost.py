@@ -44,7 +44,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agents.board_state import board_record
-from agents.odds_rules import apply_observation
+from agents.odds_rules import apply_observation, stored_quotes
+from projections.wire import ObservedBoard
 from streams.clock import format_ts
 from streams.events import OddsObserved, decode, derive_id, encode
 from streams.runtime.procs import EmbeddedBroker
@@ -255,13 +256,14 @@ async def run_faust(url: str, topic_name: str, scenario: str, n: int, repeat: in
 
     async def board(stream: Any) -> None:
         async for value in stream:
-            obs = decode(value, [OddsObserved])
-            key = f"{obs.sportradar_id}:{obs.bookmaker}"
+            obs = ObservedBoard.of(decode(value, [OddsObserved]))
+            head = obs.head
+            key = f"{head.sportradar_id}:{head.bookmaker}"
             previous = table.get(key)
             update = apply_observation(
-                previous["quotes"] if previous else None, None, obs.markets, format_ts(obs.observed_at)
+                stored_quotes(previous["quotes"]) if previous else None, None, obs.markets, format_ts(head.observed_at)
             )
-            table[key] = board_record(obs, update.quotes, 0, 0)
+            table[key] = board_record(head, update.quotes, 0, 0)
             clock.tick()
 
     bodies: dict[str, Callable[[Any], Awaitable[None]]] = {

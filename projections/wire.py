@@ -8,8 +8,8 @@ that needs eight header fields of each ``OddsObserved``. Here msgspec checks the
 - ``OddsObserved`` -> :class:`ObservedHead` (identity, names, kickoff, ``observed_at``);
 - ``OddsChanged`` -> an ``OddsChanged`` whose outcome lists arrive as :class:`JsonText`, the
   record's own JSON for them, so ``projections.rows`` stores them without encoding them again;
-- ``OddsObserved`` -> the same ``OddsObserved`` as ``decode`` (:func:`read_board`, for the board
-  agent, which needs the markets).
+- ``OddsObserved`` -> :class:`ObservedBoard`, equal to ``ObservedBoard.of`` what ``decode`` gives
+  (:func:`read_board`, for the board agent, which needs the markets).
 
 Acceptance never widens: a record the fast path cannot accept outright (an older schema version to
 upcast, a bad field, anything unexpected) goes through ``streams.events.decode``, which accepts it
@@ -28,10 +28,11 @@ from typing import Annotated, Any
 
 import msgspec
 
+from agents.odds_rules import ObservedMarket, canonical_markets
 from streams.clock import parse_ts
 from streams.events import BOOKMAKER_NAMES, MAX_RECORD_BYTES, BaseEvent, OddsChanged, OddsObserved, decode
 
-__all__ = ["JsonText", "ObservedHead", "read", "read_board", "read_changed", "read_observed"]
+__all__ = ["JsonText", "ObservedBoard", "ObservedHead", "read", "read_board", "read_changed", "read_observed"]
 
 _MAX = 1.7e308  # finite: JSON numbers beyond a double are refused like Infinity
 _DIGITS = re.compile(r"[0-9]+")
@@ -48,22 +49,54 @@ class JsonText(str):
 
 @dataclass(frozen=True, slots=True)
 class ObservedHead:
-    """What the projections keep of an ``OddsObserved``: everything but its markets."""
+    """An ``OddsObserved`` without its markets (and ``unmapped``): all the projections keep."""
 
     event_id: str
+    run_id: str
     sportradar_id: str
     bookmaker: str
+    bookmaker_event_id: str
     home_team: str
     away_team: str
     tournament: str
     kickoff_at: datetime
     observed_at: datetime
 
+    @classmethod
+    def of(cls, ev: OddsObserved | _Observed) -> ObservedHead:
+        """The head of a decoded event, or of a parsed record (its times still text)."""
+        return cls(
+            event_id=ev.event_id,
+            run_id=ev.run_id,
+            sportradar_id=ev.sportradar_id,
+            bookmaker=ev.bookmaker,
+            bookmaker_event_id=ev.bookmaker_event_id,
+            home_team=ev.home_team,
+            away_team=ev.away_team,
+            tournament=ev.tournament,
+            kickoff_at=_when(ev.kickoff_at),
+            observed_at=_when(ev.observed_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedBoard:
+    """An ``OddsObserved`` as the board applies it: its head and its markets, canonical
+    (``agents.odds_rules.canonical_markets``)."""
+
+    head: ObservedHead
+    markets: list[ObservedMarket]
+
+    @classmethod
+    def of(cls, ev: OddsObserved) -> ObservedBoard:
+        return cls(ObservedHead.of(ev), canonical_markets(ev.markets))
+
 
 # -- the rules of streams.events, as msgspec types ----------------------------------------------------
 
 
-class _Outcome(msgspec.Struct):
+# gc=False: never part of a reference cycle, and a board has hundreds of them for the collector to skip
+class _Outcome(msgspec.Struct, gc=False):
     name: str
     price: Annotated[float, msgspec.Meta(gt=1, le=_MAX)] | None = None
     suspended: bool = False
@@ -72,13 +105,14 @@ class _Outcome(msgspec.Struct):
 _Line = Annotated[float, msgspec.Meta(ge=-_MAX, le=_MAX)] | None
 
 
-class _Market(msgspec.Struct):
+class _Market(msgspec.Struct, gc=False):
     market_id: str
     outcomes: list[_Outcome]
     line: _Line = None
+    market_name: Any = ""  # not checked by decode either; the board keeps str() of it
 
 
-class _Change(msgspec.Struct):
+class _Change(msgspec.Struct, gc=False):
     market_id: str
     outcomes: list[_Outcome]
     line: _Line = None
@@ -126,7 +160,6 @@ class _RawChanges(msgspec.Struct):
 
 
 _observed = msgspec.json.Decoder(_Observed)
-_plain = msgspec.json.Decoder()
 _changed = msgspec.json.Decoder(_Changed)
 _raw_changes = msgspec.json.Decoder(_RawChanges)
 
@@ -153,78 +186,55 @@ def _check_envelope(ev: _Observed | _Changed, event_type: str, version: int) -> 
     _ts(ev.occurred_at)
 
 
-def _fast_observed(raw: bytes) -> ObservedHead:
+def _when(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else _ts(value)
+
+
+def _parse_observed(raw: bytes) -> _Observed:
     try:
-        ev = _observed.decode(raw)
+        ev = _observed.decode(raw)  # checks every rule
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _Fallback from exc
     _check_envelope(ev, OddsObserved.event_type, OddsObserved.schema_version)
-    return ObservedHead(
-        event_id=ev.event_id,
-        sportradar_id=ev.sportradar_id,
-        bookmaker=ev.bookmaker,
-        home_team=ev.home_team,
-        away_team=ev.away_team,
-        tournament=ev.tournament,
-        kickoff_at=_ts(ev.kickoff_at),
-        observed_at=_ts(ev.observed_at),
-    )
+    return ev
 
 
 def read_observed(raw: bytes) -> ObservedHead:
     """The head of an ``OddsObserved`` record; ``InvalidEvent`` exactly when ``decode`` raises it."""
     if len(raw) <= MAX_RECORD_BYTES:
         try:
-            return _fast_observed(raw)
+            return ObservedHead.of(_parse_observed(raw))
         except _Fallback:
             pass
-    ev = decode(raw, [OddsObserved])
-    return ObservedHead(
-        event_id=ev.event_id,
-        sportradar_id=ev.sportradar_id,
-        bookmaker=ev.bookmaker,
-        home_team=ev.home_team,
-        away_team=ev.away_team,
-        tournament=ev.tournament,
-        kickoff_at=ev.kickoff_at,
-        observed_at=ev.observed_at,
-    )
+    return ObservedHead.of(decode(raw, [OddsObserved]))
 
 
-def _fast_board(raw: bytes) -> OddsObserved:
-    try:
-        ev = _observed.decode(raw)  # checks every rule; the markets are read again below, as plain JSON
-        data = _plain.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _Fallback from exc
-    _check_envelope(ev, OddsObserved.event_type, OddsObserved.schema_version)
-    return OddsObserved(
-        event_id=ev.event_id,
-        occurred_at=_ts(ev.occurred_at),
-        run_id=ev.run_id,
-        bookmaker=ev.bookmaker,
-        sportradar_id=ev.sportradar_id,
-        bookmaker_event_id=ev.bookmaker_event_id,
-        home_team=ev.home_team,
-        away_team=ev.away_team,
-        tournament=ev.tournament,
-        kickoff_at=_ts(ev.kickoff_at),
-        observed_at=_ts(ev.observed_at),
-        markets=data["markets"],
-        unmapped=data.get("unmapped", {}),
-    )
+def _first(outcome: tuple[str, float | None, bool]) -> str:
+    return outcome[0]
 
 
-def read_board(raw: bytes) -> OddsObserved:
-    """A whole ``OddsObserved``, equal to what ``decode`` returns; ``InvalidEvent`` exactly when
-    ``decode`` raises it. The board agent reads with it: the rules are checked in C, and the plain
-    JSON is parsed without Python's per-value checks."""
+def _fast_board(raw: bytes) -> ObservedBoard:
+    ev = _parse_observed(raw)  # all the board needs: no second parse for the markets
+    markets: list[ObservedMarket] = []
+    for m in ev.markets:
+        outcomes = [(o.name, o.price, o.suspended) for o in m.outcomes]
+        if len(outcomes) > 1:
+            outcomes.sort(key=_first)
+        name = m.market_name
+        markets.append((m.market_id, name if type(name) is str else str(name), m.line, tuple(outcomes)))
+    return ObservedBoard(ObservedHead.of(ev), markets)
+
+
+def read_board(raw: bytes) -> ObservedBoard:
+    """An ``OddsObserved`` as the board applies it, equal to ``ObservedBoard.of(decode(...))``;
+    ``InvalidEvent`` exactly when ``decode`` raises it. The rules are checked in C while parsing,
+    and the canonical markets are built from the parsed structs, without a second parse."""
     if len(raw) <= MAX_RECORD_BYTES:
         try:
             return _fast_board(raw)
         except _Fallback:
             pass
-    return decode(raw, [OddsObserved])
+    return ObservedBoard.of(decode(raw, [OddsObserved]))
 
 
 def _fast_changed(raw: bytes) -> OddsChanged:

@@ -37,7 +37,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from agents.odds_rules import apply_observation
+from agents.odds_rules import apply_observation, canonical_markets
 from streams.clock import format_ts, parse_ts
 from streams.events import InvalidEvent, OddsChanged, OddsObserved, decode, derive_id, encode
 from streams.runtime.procs import ManagedProcess, free_port
@@ -147,7 +147,7 @@ class Expected:
             key = (obs.sportradar_id, obs.bookmaker)
             prev = exp.boards.get(key)
             at = format_ts(obs.observed_at)
-            update = apply_observation(prev, exp.confirmed.get(key), obs.markets, at)
+            update = apply_observation(prev, exp.confirmed.get(key), canonical_markets(obs.markets), at)
             if update.stale:
                 continue
             changed_id = derive_id("changed", obs.event_id)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agents.board_state import BoardBatch, Confirmations, applied_offset, board_items, mark_key
 from agents.odds_rules import apply_observation
+from projections.wire import ObservedBoard
 from streams.clock import format_ts
 from streams.events import OddsObserved, derive_id
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-def _obs(n: int, price: float, at: datetime, sr: str = "61300947") -> OddsObserved:
+def _obs(n: int, price: float, at: datetime, sr: str = "61300947") -> ObservedBoard:
+    return ObservedBoard.of(_event(n, price, at, sr))
+
+
+def _event(n: int, price: float, at: datetime, sr: str = "61300947") -> OddsObserved:
     return OddsObserved(
         event_id=derive_id("obs", sr, n),
         occurred_at=at,
@@ -51,12 +57,12 @@ def test_a_batch_applies_observations_of_one_key_in_turn_like_one_at_a_time() ->
     at: str | None = None
     expected_changes = []
     for o in stream:
-        update = apply_observation(quotes, at, o.markets, format_ts(o.observed_at))
+        update = apply_observation(quotes, at, o.markets, format_ts(o.head.observed_at))
         if update.changes:
             expected_changes.append(update.changes)
-        quotes, at = update.quotes, format_ts(o.observed_at)
+        quotes, at = update.quotes, format_ts(o.head.observed_at)
     assert [c.changes for c in batch.changes] == expected_changes
-    assert [c.caused_by for c in batch.changes] == [stream[0].event_id, stream[2].event_id]
+    assert [c.caused_by for c in batch.changes] == [stream[0].head.event_id, stream[2].head.event_id]
     partition, board = batch.boards["61300947:betpawa"]
     assert partition == 3
     assert (board["quotes"], board["observed_at"], board["offset"]) == (quotes, at, 12)
@@ -114,3 +120,28 @@ def test_an_observation_of_the_same_board_on_another_partition_is_not_taken_for_
     assert len(batch.changes) == 2 and batch.already == 0
     partition, board = batch.boards["61300947:betpawa"]
     assert (partition, board["partition"], board["offset"]) == (3, 3, 5)
+
+
+def test_a_board_recovered_from_the_changelog_compares_like_the_one_written() -> None:
+    """The changelog holds JSON: tuples come back as lists, and must not read as changed quotes."""
+    first = BoardBatch({})
+    first.apply(0, 0, _obs(0, 2.0, T0))
+    recovered = json.loads(json.dumps(_table(first)))
+    assert recovered != _table(first)  # lists where there were tuples
+    again = BoardBatch(recovered)
+    again.apply(0, 1, _obs(1, 2.0, T0 + timedelta(minutes=5)))
+    again.apply(0, 2, _obs(2, 2.2, T0 + timedelta(minutes=10)))
+    assert len(again.changes) == 1
+    assert again.changes[0].changes[0]["previous_outcomes"][0] == {"name": "1", "price": 2.0, "suspended": False}
+    _, board = again.boards["61300947:betpawa"]
+    assert json.loads(json.dumps(board["quotes"])) == json.loads(
+        json.dumps(_table(first)["61300947:betpawa"]["quotes"])
+    ) | {
+        "3743|": [
+            "3743",
+            "1X2",
+            None,
+            [["1", 2.2, False], ["2", 3.9, False], ["X", 3.2, False]],
+            format_ts(T0 + timedelta(minutes=10)),
+        ]
+    }

@@ -1,30 +1,43 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.odds_rules import apply_observation, best_prices, compare_with_competitors, margin, quote_key
+from agents.odds_rules import (
+    apply_observation,
+    best_prices,
+    canonical_markets,
+    compare_with_competitors,
+    margin,
+    quote_key,
+    quote_view,
+)
 
 T0 = "2026-11-28T12:00:00+00:00"
 T1 = "2026-11-28T12:05:00+00:00"
 
 
-def _market(mid: str, line: float | None, **prices: float | None) -> dict[str, object]:
-    return {
-        "market_id": mid,
-        "market_name": mid,
-        "line": line,
-        "outcomes": [{"name": n, "price": p, "suspended": p is None} for n, p in prices.items()],
-    }
+def _market(mid: str, line: float | None, **prices: float | None) -> tuple[str, str, float | None, Any]:
+    return canonical_markets(
+        [
+            {
+                "market_id": mid,
+                "market_name": mid,
+                "line": line,
+                "outcomes": [{"name": n, "price": p, "suspended": p is None} for n, p in prices.items()],
+            }
+        ]
+    )[0]
 
 
 def test_first_observation_reports_every_quote_as_new() -> None:
     update = apply_observation(None, None, [_market("3743", None, **{"1": 2.0, "X": 3.2, "2": 3.9})], T0)
     assert len(update.changes) == 1
     assert update.changes[0]["previous_outcomes"] is None
-    assert update.quotes[quote_key("3743", None)]["last_changed_at"] == T0
+    assert quote_view(update.quotes[quote_key("3743", None)])["last_changed_at"] == T0
 
 
 def test_unchanged_board_yields_no_changes_and_keeps_last_changed_at() -> None:
@@ -32,7 +45,7 @@ def test_unchanged_board_yields_no_changes_and_keeps_last_changed_at() -> None:
     first = apply_observation(None, None, board, T0)
     second = apply_observation(first.quotes, T0, list(reversed(board)), T1)
     assert second.changes == []
-    assert all(q["last_changed_at"] == T0 for q in second.quotes.values())
+    assert all(quote_view(q)["last_changed_at"] == T0 for q in second.quotes.values())
 
 
 def test_outcome_order_does_not_matter_but_a_price_does() -> None:
@@ -42,7 +55,7 @@ def test_outcome_order_does_not_matter_but_a_price_does() -> None:
     change = moved.changes[0]
     assert {o["name"]: o["price"] for o in change["previous_outcomes"]}["2"] == 3.9
     assert {o["name"]: o["price"] for o in change["outcomes"]}["2"] == 3.8
-    assert moved.quotes[quote_key("3743", None)]["last_changed_at"] == T1
+    assert quote_view(moved.quotes[quote_key("3743", None)])["last_changed_at"] == T1
 
 
 def test_lines_are_distinct_quotes_and_disappearing_quote_is_reported_empty() -> None:
@@ -56,7 +69,7 @@ def test_lines_are_distinct_quotes_and_disappearing_quote_is_reported_empty() ->
             "market_id": "5000",
             "line": 3.5,
             "outcomes": [],
-            "previous_outcomes": first.quotes[quote_key("5000", 3.5)]["outcomes"],
+            "previous_outcomes": quote_view(first.quotes[quote_key("5000", 3.5)])["outcomes"],
         }
     ]
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections import rows, wire
+from projections.wire import ObservedBoard
 from streams.events import InvalidEvent, OddsChanged, OddsObserved, decode, encode
 
 T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -161,8 +162,9 @@ def _same_observed(raw: bytes) -> None:
     board = _outcome_of(wire.read_board, raw)
     assert board[0] == slow[0]
     if board[0] == "ok":
-        assert board[1] == slow[1]
-        assert json.dumps(board[1].markets) == json.dumps(slow[1].markets)  # same types too (1 vs 1.0)
+        expected = ObservedBoard.of(slow[1])
+        assert board[1] == expected
+        assert json.dumps(board[1].markets) == json.dumps(expected.markets)  # same types too (1 vs 1.0)
     else:
         assert board == slow
 
@@ -241,6 +243,6 @@ def test_older_versions_and_other_types_take_the_full_decode() -> None:
 
 def test_a_valid_board_takes_the_fast_path() -> None:
     good = json.dumps(_observed([{"market_id": "1", "line": None, "outcomes": [{"name": "1", "price": 2.0}]}]))
-    head = wire._fast_observed(good.encode())
+    head = wire.ObservedHead.of(wire._parse_observed(good.encode()))
     assert (head.sportradar_id, head.bookmaker, head.observed_at) == ("61301", "sportybet", T)
-    assert wire._fast_board(good.encode()) == decode(good.encode(), [OddsObserved])
+    assert wire._fast_board(good.encode()) == ObservedBoard.of(decode(good.encode(), [OddsObserved]))
