@@ -1,7 +1,7 @@
 """Projection throughput: a cold start and three steady cycles through the board and the projection,
 against the raw ceiling of this machine, plus a replay of the whole history and the storage cost.
 
-Starts Apache Kafka (JVM), PostgreSQL and one worker. Produces the first cycle of the default world
+Starts Apache Kafka (JVM), PostgreSQL and two workers (``--workers``; one per core here). Produces the first cycle of the default world
 (1,300 events x 3 bookmakers = 3,900 boards of ~170 quotes, every quote new: ~660,000 history
 rows) as ``OddsObserved``, then three steady cycles (~5% of quotes changed). For each cycle it
 reports the history rows per second from the first observation produced to the last row committed,
@@ -9,7 +9,7 @@ and the time from the last ``OddsObserved`` produced to the last row committed. 
 the raw ceiling (aiokafka consuming ``odds.changes`` + asyncpg COPY of the same rows into a bare
 table, no framework), ``oddstream replay`` of the whole history, and the bytes per history row.
 
-    .venv/bin/python -m bench.projection_throughput [--events 1300] [--quotes 170] [--steady 3]
+    .venv/bin/python -m bench.projection_throughput [--events 1300] [--quotes 170] [--steady 3] [--workers 2]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from streams.settings import Settings
 
 BOOKMAKERS = ("betpawa", "sportybet", "bet9ja")
 CYCLE_S = 300
+WORKERS = 2
 
 
 def _board(rng: random.Random, quotes: int) -> list[dict[str, Any]]:
@@ -308,7 +309,12 @@ def main() -> int:
     parser.add_argument("--quotes", type=int, default=170)
     parser.add_argument("--steady", type=int, default=3)
     parser.add_argument("--change", type=float, default=0.05)
-    parser.add_argument("--workers", type=int, default=1, help="oddstream workers sharing the partitions")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS,
+        help=f"oddstream workers sharing the partitions (default {WORKERS}: one per core of our machines)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="oddstream-bench-"))
     kafka = start_kafka(work / "kafka")
@@ -346,7 +352,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
         }
         print(json.dumps(result, indent=2))
-        suffix = "" if args.workers == 1 else f"-{args.workers}-workers"
+        suffix = "" if args.workers == WORKERS else f"-{args.workers}-workers"
         out = Path(__file__).parent / "results" / f"projection_throughput{suffix}.json"
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
