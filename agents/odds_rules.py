@@ -6,7 +6,7 @@ the previous state *before* replacing it, so competitor history is never lost to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -21,17 +21,20 @@ __all__ = [
     "canonical_markets",
     "canonical_outcomes",
     "compare_with_competitors",
+    "flat_outcomes",
     "margin",
     "outcome_dicts",
+    "outcome_triples",
     "quote_key",
     "quote_view",
     "stored_quotes",
 ]
 
 Outcome = tuple[str, float | None, bool]
-"""One outcome of a quote: ``(name, price, suspended)``; a quote's outcomes are sorted by name."""
+"""One outcome of a quote: ``(name, price, suspended)``."""
 
-Outcomes = tuple[Outcome, ...]
+Outcomes = tuple[Any, ...]
+"""A quote's outcomes sorted by name and laid end to end: ``(name, price, suspended, name, ...)``."""
 
 ObservedMarket = tuple[str, str, float | None, Outcomes]
 """One market of an observation, canonical: ``(market_id, market_name, line, outcomes)``."""
@@ -39,9 +42,10 @@ ObservedMarket = tuple[str, str, float | None, Outcomes]
 Quote = tuple[str, str, float | None, Outcomes, str]
 """One quote of a board: ``(market_id, market_name, line, outcomes, last_changed_at)``.
 
-Tuples of plain values, not dicts: a board of ~170 quotes is compared, stored and written to the
-changelog on every observation, and tuples of strings and numbers are compared in C, are half the
-JSON, and leave nothing for the garbage collector to walk (see bench/README.md)."""
+Flat tuples of plain values, not dicts: a board of ~170 quotes is compared, stored and written to
+the changelog on every observation. Tuples of strings and numbers compare in C, are half the JSON,
+and the garbage collector stops following them after one look; two tuples per quote instead of a
+dict per outcome is what keeps a worker's collections short (see bench/README.md)."""
 
 # a quote's fields
 MARKET_ID: Final = 0
@@ -60,20 +64,26 @@ def _name(outcome: Outcome) -> str:
     return outcome[0]
 
 
+def flat_outcomes(outcomes: Iterable[Outcome]) -> Outcomes:
+    """``(name, price, suspended)`` triples sorted by name, laid end to end (:data:`Outcomes`)."""
+    return tuple(value for outcome in sorted(outcomes, key=_name) for value in outcome)
+
+
+def outcome_triples(outcomes: Sequence[Any]) -> Iterator[Outcome]:
+    """The ``(name, price, suspended)`` triples of flat outcomes (a tuple, or a list once recovered)."""
+    for i in range(0, len(outcomes), 3):
+        yield (outcomes[i], outcomes[i + 1], outcomes[i + 2])
+
+
 def canonical_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> Outcomes:
-    """Outcomes in the canonical order (by name), so comparison never depends on the source's order."""
-    return tuple(
-        sorted(
-            (
-                (
-                    str(o["name"]),
-                    None if o.get("price") is None else float(o["price"]),
-                    bool(o.get("suspended", False)),
-                )
-                for o in outcomes
-            ),
-            key=_name,
+    """Outcomes in the canonical form, so comparison never depends on the source's order."""
+    return flat_outcomes(
+        (
+            str(o["name"]),
+            None if o.get("price") is None else float(o["price"]),
+            bool(o.get("suspended", False)),
         )
+        for o in outcomes
     )
 
 
@@ -90,9 +100,9 @@ def canonical_markets(markets: Iterable[Mapping[str, Any]]) -> list[ObservedMark
     ]
 
 
-def outcome_dicts(outcomes: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-    """Outcomes as the events and the views carry them: ``{name, price, suspended}``."""
-    return [{"name": o[0], "price": o[1], "suspended": o[2]} for o in outcomes]
+def outcome_dicts(outcomes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Flat outcomes as the events and the views carry them: ``{name, price, suspended}``."""
+    return [{"name": n, "price": p, "suspended": s} for n, p, s in outcome_triples(outcomes)]
 
 
 def quote_view(quote: Sequence[Any]) -> dict[str, Any]:
@@ -114,7 +124,7 @@ def stored_quotes(quotes: Mapping[str, Sequence[Any]]) -> Mapping[str, Quote]:
         if type(quote) is tuple:
             return quotes  # type: ignore[return-value]
         break
-    return {key: (q[0], q[1], q[2], tuple((o[0], o[1], o[2]) for o in q[3]), q[4]) for key, q in quotes.items()}
+    return {key: (q[0], q[1], q[2], tuple(q[3]), q[4]) for key, q in quotes.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +160,9 @@ def apply_observation(
     for market_id, market_name, line, outcomes in markets:
         key = f"{market_id}|" if line is None else f"{market_id}|{line!r}"
         if key in quotes:  # the same quote twice in one board: merge its outcomes, last wins per name
-            merged = {o[0]: o for o in quotes[key][OUTCOMES]}
-            merged.update({o[0]: o for o in outcomes})
-            outcomes = tuple(sorted(merged.values(), key=_name))
+            merged = {o[0]: o for o in outcome_triples(quotes[key][OUTCOMES])}
+            merged.update({o[0]: o for o in outcome_triples(outcomes)})
+            outcomes = flat_outcomes(merged.values())
         old = prev.get(key)
         same = old is not None and old[OUTCOMES] == outcomes
         quotes[key] = (

@@ -209,19 +209,22 @@ def read_observed(raw: bytes) -> ObservedHead:
     return ObservedHead.of(decode(raw, [OddsObserved]))
 
 
-def _first(outcome: tuple[str, float | None, bool]) -> str:
-    return outcome[0]
+def _by_name(outcome: _Outcome) -> str:
+    return outcome.name
 
 
 def _fast_board(raw: bytes) -> ObservedBoard:
     ev = _parse_observed(raw)  # all the board needs: no second parse for the markets
     markets: list[ObservedMarket] = []
     for m in ev.markets:
-        outcomes = [(o.name, o.price, o.suspended) for o in m.outcomes]
+        outcomes = m.outcomes
         if len(outcomes) > 1:
-            outcomes.sort(key=_first)
+            outcomes.sort(key=_by_name)
+        flat: list[Any] = []
+        for o in outcomes:
+            flat += (o.name, o.price, o.suspended)
         name = m.market_name
-        markets.append((m.market_id, name if type(name) is str else str(name), m.line, tuple(outcomes)))
+        markets.append((m.market_id, name if type(name) is str else str(name), m.line, tuple(flat)))
     return ObservedBoard(ObservedHead.of(ev), markets)
 
 

@@ -10,8 +10,10 @@ from agents.odds_rules import (
     apply_observation,
     best_prices,
     canonical_markets,
+    canonical_outcomes,
     compare_with_competitors,
     margin,
+    outcome_dicts,
     quote_key,
     quote_view,
 )
@@ -175,3 +177,25 @@ def test_margin_delta_against_the_cheapest_complete_competitor() -> None:
     assert math.isclose(result["margin_delta"], margin(by_bm["betpawa"]) - margin(by_bm["sportybet"]), abs_tol=1e-9)
     assert result["outcomes"]["1"]["competitors"] == ["bet9ja"]
     assert result["outcomes"]["X"]["best_competitor"] == 3.3
+
+
+outcome_lists = st.lists(
+    st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(["1", "X", "2", "Over", "Under"]),
+            "price": st.none() | prices,
+            "suspended": st.booleans(),
+        }
+    ),
+    max_size=6,
+)
+
+
+@given(outcome_lists)
+def test_flat_outcomes_read_back_as_the_outcomes_sorted_by_name(outcomes: list[dict[str, Any]]) -> None:
+    flat = canonical_outcomes(outcomes)
+    assert len(flat) == 3 * len(outcomes)
+    assert outcome_dicts(flat) == sorted(outcomes, key=lambda o: o["name"])
+    assert outcome_dicts(list(flat)) == outcome_dicts(flat)  # as recovered from the changelog (a list)
+    if len({o["name"] for o in outcomes}) == len(outcomes):  # the source's order does not matter
+        assert canonical_outcomes(reversed(outcomes)) == flat
