@@ -1,11 +1,12 @@
 """Projection throughput: a cold start and three steady cycles through the board and the projection,
 against the raw ceiling of this machine, plus a replay of the whole history and the storage cost.
 
-Starts Apache Kafka (JVM), PostgreSQL and two workers (``--workers``; one per core here). Produces the first cycle of the default world
-(1,300 events x 3 bookmakers = 3,900 boards of ~170 quotes, every quote new: ~660,000 history
-rows) as ``OddsObserved``, then three steady cycles (~5% of quotes changed). For each cycle it
-reports the history rows per second from the first observation produced to the last row committed,
-and the time from the last ``OddsObserved`` produced to the last row committed. In the same run:
+Starts Apache Kafka (JVM), PostgreSQL and two workers (``--workers``; one per core here). Produces
+the first cycle of the default world (1,300 events x 3 bookmakers = 3,900 boards of ~170 quotes,
+every quote new: ~660,000 history rows) as ``OddsObserved``, then three steady cycles (~5% of
+quotes changed). For each cycle it reports the history rows per second from the first observation
+produced to the last row committed, and the time from the last ``OddsObserved`` produced to the
+last row committed. In the same run:
 the raw ceiling (aiokafka consuming ``odds.changes`` + asyncpg COPY of the same rows into a bare
 table, no framework), ``oddstream replay`` of the whole history, and the bytes per history row.
 
