@@ -17,6 +17,7 @@ __all__ = [
     "Outcome",
     "Quote",
     "apply_observation",
+    "as_quote",
     "best_prices",
     "canonical_markets",
     "canonical_outcomes",
@@ -105,8 +106,28 @@ def outcome_dicts(outcomes: Sequence[Any]) -> list[dict[str, Any]]:
     return [{"name": n, "price": p, "suspended": s} for n, p, s in outcome_triples(outcomes)]
 
 
-def quote_view(quote: Sequence[Any]) -> dict[str, Any]:
+def as_quote(stored: Any) -> Quote:
+    """A quote as the boards table holds it, as a :data:`Quote`: the tuple this code writes; the
+    JSON list it comes back as from the changelog; or the dict with a dict per outcome that boards
+    written before this layout hold (``{market_id, market_name, line, outcomes, last_changed_at}``),
+    so a changelog of the previous layout is read, not mistaken for changed quotes."""
+    if type(stored) is tuple:
+        return stored
+    if isinstance(stored, Mapping):
+        line = stored.get("line")
+        return (
+            str(stored["market_id"]),
+            str(stored.get("market_name", "")),
+            None if line is None else float(line),
+            canonical_outcomes(stored.get("outcomes", ())),
+            str(stored["last_changed_at"]),
+        )
+    return (stored[0], stored[1], stored[2], tuple(stored[3]), stored[4])
+
+
+def quote_view(stored: Any) -> dict[str, Any]:
     """A stored quote as a dict: ``{market_id, market_name, line, outcomes, last_changed_at}``."""
+    quote = as_quote(stored)
     return {
         "market_id": quote[MARKET_ID],
         "market_name": quote[MARKET_NAME],
@@ -116,15 +137,15 @@ def quote_view(quote: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def stored_quotes(quotes: Mapping[str, Sequence[Any]]) -> Mapping[str, Quote]:
-    """A board's quotes as :func:`apply_observation` returned them. A board recovered from the
-    changelog arrives with JSON lists where it had tuples; tuples and lists never compare equal, so
-    those are turned back into tuples (once per board: the next write stores tuples again)."""
+def stored_quotes(quotes: Mapping[str, Any]) -> Mapping[str, Quote]:
+    """A board's quotes as :func:`apply_observation` returned them (see :func:`as_quote`). Tuples
+    and lists never compare equal, so a board recovered from the changelog is turned back into
+    tuples; once per board, as the next write stores tuples again."""
     for quote in quotes.values():
         if type(quote) is tuple:
-            return quotes  # type: ignore[return-value]
+            return quotes
         break
-    return {key: (q[0], q[1], q[2], tuple(q[3]), q[4]) for key, q in quotes.items()}
+    return {key: as_quote(q) for key, q in quotes.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agents.board_state import BoardBatch, Confirmations, applied_offset, board_items, mark_key
-from agents.odds_rules import apply_observation
+from agents.odds_rules import apply_observation, quote_view
 from projections.wire import ObservedBoard
 from streams.clock import format_ts
 from streams.events import OddsObserved, derive_id
@@ -145,3 +145,25 @@ def test_a_board_recovered_from_the_changelog_compares_like_the_one_written() ->
             format_ts(T0 + timedelta(minutes=10)),
         ]
     }
+
+
+def test_a_board_of_the_previous_layout_is_read_not_taken_for_changed_quotes() -> None:
+    """Boards written before quotes were tuples held a dict per quote and per outcome."""
+    previous_layout = {
+        "3743|": {
+            "market_id": "3743",
+            "market_name": "1X2",
+            "line": None,
+            "outcomes": [
+                {"name": "1", "price": 2.0, "suspended": False},
+                {"name": "2", "price": 3.9, "suspended": False},
+                {"name": "X", "price": 3.2, "suspended": False},
+            ],
+            "last_changed_at": format_ts(T0),
+        }
+    }
+    table = {"61300947:betpawa": {"quotes": previous_layout, "observed_at": format_ts(T0), "partition": 0, "offset": 0}}
+    batch = BoardBatch(table)
+    batch.apply(0, 1, _obs(1, 2.0, T0 + timedelta(minutes=5)))
+    assert batch.changes == [] and batch.applied == 1
+    assert quote_view(previous_layout["3743|"]) == quote_view(batch.boards["61300947:betpawa"][1]["quotes"]["3743|"])
