@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -150,8 +151,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1300)
     parser.add_argument("--samples", type=int, default=400)
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data) after a good run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="oddstream-bench-"))
+    finished = False
     kafka = start_kafka(work / "kafka")
     db = start_postgres(work / "pg")
     procs: list[ManagedProcess] = []
@@ -189,12 +192,17 @@ def main() -> int:
         out = Path(__file__).parent / "results" / "board_latency.json"
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
+        finished = True
         return 0
     finally:
         for p in reversed(procs):
             p.stop(20)
         db.stop()
         kafka.stop()
+        if finished and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"work dir kept: {work}", flush=True)
 
 
 if __name__ == "__main__":
