@@ -179,20 +179,16 @@ def apply_observation(
 
     quotes: dict[str, Quote] = {}
     for market_id, market_name, line, outcomes in markets:
-        key = f"{market_id}|" if line is None else f"{market_id}|{line!r}"
+        key = quote_key(market_id, line)
         if key in quotes:  # the same quote twice in one board: merge its outcomes, last wins per name
             merged = {o[0]: o for o in outcome_triples(quotes[key][OUTCOMES])}
             merged.update({o[0]: o for o in outcome_triples(outcomes)})
             outcomes = flat_outcomes(merged.values())
         old = prev.get(key)
-        same = old is not None and old[OUTCOMES] == outcomes
-        quotes[key] = (
-            market_id,
-            market_name,
-            line,
-            outcomes,
-            old[LAST_CHANGED_AT] if old is not None and same else observed_at,
-        )
+        last_changed_at = observed_at
+        if old is not None and old[OUTCOMES] == outcomes:
+            last_changed_at = old[LAST_CHANGED_AT]
+        quotes[key] = (market_id, market_name, line, outcomes, last_changed_at)
 
     changes: list[dict[str, Any]] = []
     for key, quote in quotes.items():

@@ -215,6 +215,8 @@ def _by_name(outcome: _Outcome) -> str:
 
 def _fast_board(raw: bytes) -> ObservedBoard:
     ev = _parse_observed(raw)  # all the board needs: no second parse for the markets
+    # canonical_markets, from the parsed structs rather than dicts (2x faster than building triples
+    # for flat_outcomes); tests/unit/test_projection_wire.py checks both give the same markets
     markets: list[ObservedMarket] = []
     for m in ev.markets:
         outcomes = m.outcomes
