@@ -174,6 +174,11 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         worker_redirect_stdouts=False,
         stream_wait_empty=False,
         producer_linger=timedelta(milliseconds=5).total_seconds(),
+        # a board's changelog record is ~19 KB, over the 16 KB default: every board write was a
+        # batch of its own, and aiokafka has one request in flight per broker, so a batch of
+        # boards drained a few records per round trip (bench/README.md); the broker's default
+        # limit on a record batch is 1 MB
+        producer_max_batch_size=512 * 1024,
         table_cleanup_interval=60.0,
         # no standby replicas: with them, a worker that kept partitions through a rebalance
         # sometimes never fetched them again (reproduced by tests/integration/test_board.py)
