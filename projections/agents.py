@@ -43,7 +43,7 @@ from streams.events import (
     ScrapeRequested,
 )
 from streams.ranges import Gap, RawRecord, read_range
-from streams.sequencing import lost_acks, stalled
+from streams.sequencing import PartitionWatch
 from streams.settings import Settings
 
 __all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "PROJECTIONS", "Projector", "gap_reader", "register"]
@@ -218,8 +218,7 @@ def register(app: faust.App, rt: Runtime) -> None:
         observed_name: (True, ("odds-observed",)),
         changes_name: (False, ("odds-changes",)),
     }
-    commits_seen: dict[Any, int | None] = {}
-    applied_seen: dict[Any, int | None] = {}
+    watch = PartitionWatch()
     ours: dict[Any, int] = {}  # the offsets this timer committed, per partition
 
     @app.timer(KEEPER_INTERVAL_S)
@@ -259,9 +258,7 @@ def register(app: faust.App, rt: Runtime) -> None:
             if with_board:
                 applied.append(None if boards is None else applied_offset(boards, tp.partition))
             done = None if None in applied else min(a for a in applied if a is not None)
-            committed = consumer._committed_offset[tp]
-            lost = lost_acks(committed, commits_seen.get(tp), done)
-            commits_seen[tp] = committed
+            lost, again = watch.look(tp, applied=done, end=ends.get(tp), committed=consumer._committed_offset[tp])
             if lost is not None:
                 gaps = consumer._gap[tp]
                 gaps.addi(lost[0], lost[1] + 1)
@@ -279,8 +276,6 @@ def register(app: faust.App, rt: Runtime) -> None:
                 ours[tp] = done + 1
                 if (consumer._committed_offset[tp] or -1) < done + 1:
                     consumer._committed_offset[tp] = done + 1
-            again = stalled(done, applied_seen.get(tp), ends.get(tp))
-            applied_seen[tp] = done
             if again is not None:
                 consumer._buffered_partitions.discard(tp)
                 consumer.resume_partitions([tp])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.sequencing import lost_acks, plan, stalled
+from streams.sequencing import PartitionWatch, lost_acks, plan, stalled
 
 
 def test_contiguous_delivery_after_the_stored_offset_applies_everything() -> None:
@@ -69,22 +69,51 @@ def test_every_offset_after_the_stored_one_is_applied_exactly_once_in_order(
 
 
 def test_a_stuck_commit_behind_what_was_applied_is_acknowledged() -> None:
-    assert lost_acks(65, 65, 197) == (65, 197)
+    assert lost_acks(65, 65, 197, applied_before=120) == (65, 197)
+    assert lost_acks(65, 65, 197, applied_before=65) == (65, 197)
 
 
 def test_a_moving_or_caught_up_commit_is_left_to_faust() -> None:
-    assert lost_acks(65, 40, 197) is None  # moved since the last look
-    assert lost_acks(65, 65, 64) is None  # nothing applied beyond it
-    assert lost_acks(None, None, 10) is None  # never committed: nothing known
-    assert lost_acks(65, 65, None) is None  # a consumer never applied this partition
+    assert lost_acks(65, 40, 197, applied_before=120) is None  # moved since the last look
+    assert lost_acks(65, 65, 64, applied_before=64) is None  # nothing applied beyond it
+    assert lost_acks(None, None, 10, applied_before=10) is None  # never committed: nothing known
+    assert lost_acks(65, 65, None, applied_before=None) is None  # a consumer never applied this partition
+    # applied past the commit only since the last look: Faust has not had its turn to commit yet
+    assert lost_acks(65, 65, 197, applied_before=64) is None
+    assert lost_acks(65, 65, 197) is None  # first look
 
 
 def test_a_partition_with_waiting_records_and_no_progress_is_read_again_after_what_was_applied() -> None:
-    assert stalled(applied=64, applied_before=64, end=198) == 65
+    assert stalled(applied=64, applied_before=64, end_before=198) == 65
 
 
 def test_a_partition_making_progress_or_drained_is_not_touched() -> None:
-    assert stalled(applied=80, applied_before=64, end=198) is None  # moving
-    assert stalled(applied=197, applied_before=197, end=198) is None  # everything applied
-    assert stalled(applied=None, applied_before=None, end=198) is None  # never applied here
-    assert stalled(applied=64, applied_before=None, end=198) is None  # first look
+    assert stalled(applied=80, applied_before=64, end_before=198) is None  # moving
+    assert stalled(applied=197, applied_before=197, end_before=198) is None  # everything applied
+    assert stalled(applied=None, applied_before=None, end_before=198) is None  # never applied here
+    assert stalled(applied=64, applied_before=None, end_before=198) is None  # first look
+
+
+def test_records_that_arrived_since_the_last_look_are_not_called_stalled() -> None:
+    watch = PartitionWatch()
+    assert watch.look("p0", applied=197, end=198, committed=198) == (None, None)  # everything applied
+    # the next cycle's records land just before this look, none applied yet: not stalled yet
+    assert watch.look("p0", applied=197, end=250, committed=198) == (None, None)
+    # a whole interval later they still wait and nothing moved: read again
+    assert watch.look("p0", applied=197, end=250, committed=198) == (None, 198)
+    assert watch.look("p1", applied=5, end=9, committed=6) == (None, None)  # partitions are watched apart
+
+
+def test_a_commit_that_has_not_caught_up_with_new_records_yet_is_not_called_stuck() -> None:
+    watch = PartitionWatch()
+    assert watch.look("p0", applied=197, end=198, committed=198) == (None, None)  # quiet, all committed
+    # a new cycle: 300 records applied since the last look, Faust has not committed them yet
+    assert watch.look("p0", applied=497, end=600, committed=198) == (None, None)
+    # a whole interval later the commit still has not moved: it is stuck
+    assert watch.look("p0", applied=599, end=600, committed=198) == ((198, 599), None)
+
+
+def test_a_partition_that_moves_between_looks_is_never_read_again() -> None:
+    watch = PartitionWatch()
+    for applied in range(0, 100, 10):
+        assert watch.look("p0", applied=applied, end=1_000, committed=applied + 1) == (None, None)
