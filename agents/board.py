@@ -34,6 +34,7 @@ from typing import Any, cast
 import faust
 import structlog
 from faust.streams import Stream
+from faust.tables.base import Collection
 from faust.types import EventT, StreamT, TableT
 
 from agents.board_state import BoardBatch, applied_offset, mark_key
@@ -54,11 +55,48 @@ BATCH_MAX = 1_000
 BATCH_WITHIN_S = 0.05
 
 
-def put(table: TableT[Any, Any], partition: int, key: str, value: Any) -> None:
-    """``table[key] = value`` with the changelog record on ``partition`` (the source partition of
-    the observation), as Faust does for the current event; a batch spans partitions."""
-    table.send_changelog(partition, key, value)
-    table.data[key] = value
+async def write_boards(table: TableT[Any, Any], writes: list[tuple[int, str, Any]]) -> None:
+    """``table[key] = value`` for each ``(partition, key, value)``, its changelog record on
+    ``partition`` (the source partition of the observation, as Faust does for the current event; a
+    batch spans partitions).
+
+    The records go straight to the producer, awaited here, not through Faust's table-write buffer:
+    Faust's conductor stops delivering records to every stream of the worker while that buffer
+    holds more than 100, and a batch writes up to 1,000 boards, so the projections stood still
+    while the board's writes drained (bench/README.md). The table's contents change in one step,
+    before the first send, as they did with the buffer; the batch's observations are acknowledged
+    only after this returns, so a commit of their offsets waits for these records too
+    (``streams.kafka.DurableProducer.flush``). A send the producer refuses is retried, never skipped.
+    """
+    coll = cast(Collection, table)  # the serializers and the changelog callback Faust itself uses
+    topic = coll.changelog_topic
+    futures = []
+    for partition, key, value in writes:
+        coll.data[key] = value
+        futures.append(
+            topic.as_future_message(
+                key=key,
+                value=value,
+                partition=partition,
+                key_serializer=coll.key_serializer,
+                value_serializer=coll.value_serializer,
+                callback=coll._on_changelog_sent,
+                eager_partitioning=True,
+            )
+        )
+    for fut in futures:
+        attempt = 0
+        while True:
+            try:
+                await topic.publish_message(fut, wait=False)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the producer refused it (the broker is away): wait, never skip
+                attempt += 1
+                delay = min(30.0, 0.2 * 2 ** (attempt - 1))
+                log.warning("board write failed, retrying", attempt=attempt, error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
 
 
 def register(app: faust.App, rt: Runtime) -> None:
@@ -141,10 +179,12 @@ def register(app: faust.App, rt: Runtime) -> None:
         applied_at = time.perf_counter()
         await deliver(batch.changes, letters)
         delivered_at = time.perf_counter()
-        for key, (partition, value) in batch.boards.items():
-            put(boards, partition, key, value)
-        for partition, offset in last.items():
-            put(boards, partition, mark_key(partition), offset)
+        writes: list[tuple[int, str, Any]] = [
+            (partition, key, value) for key, (partition, value) in batch.boards.items()
+        ]
+        writes += [(partition, mark_key(partition), offset) for partition, offset in last.items()]
+        await write_boards(boards, writes)
+        written_at = time.perf_counter()
         log.info(
             "board batch applied",
             topic=observed_name,
@@ -159,6 +199,7 @@ def register(app: faust.App, rt: Runtime) -> None:
             ms=round((time.perf_counter() - started) * 1000, 1),
             apply_ms=round((applied_at - started) * 1000, 1),
             publish_ms=round((delivered_at - applied_at) * 1000, 1),
+            write_ms=round((written_at - delivered_at) * 1000, 1),
         )
 
     @app.agent(rt.topic(topics.OBSERVED), name="board")
