@@ -21,6 +21,7 @@ from streams.events import BaseEvent, OddsChanged, OddsObserved
 __all__ = [
     "CURRENT_COLUMNS",
     "HISTORY_COLUMNS",
+    "STAGE_COLUMNS",
     "Rec",
     "change_rows",
     "confirmation_rows",
@@ -77,58 +78,68 @@ def _text(value: Any) -> str:
     return value if isinstance(value, JsonText) else json_text(value)
 
 
-def change_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> tuple[list[Row], list[Row]]:
-    """``odds_history`` and ``odds_quotes`` rows of a batch of changes, in one pass.
+STAGE_COLUMNS = (*HISTORY_COLUMNS, "in_history", "newest")
+"""The columns of a batch's staged changes: a history row, whether it goes into ``odds_history``
+and whether it is the newest change of its quote in the batch (the ``odds_quotes`` row)."""
 
-    History: one row per changed quote; a key seen twice (same event redelivered) is kept once. The
-    key is the table's: (event_id, market_id, line, observed_at). observed_at is in it because the
-    table is partitioned by it, and so that two observations that came with the same event id (a
-    run re-scraped after a crash) are both kept, in one batch or in two alike. Rows observed
-    before ``not_before`` (outside the retention window) are left out: their daily partition is
-    gone or about to be dropped.
 
-    Quotes: the newest change per quote (bookmaker, event, market, line), ranked by
-    (observed_at, event_id) like the table's guard, so the order of the batch does not matter.
+def change_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> list[list[Any]]:
+    """A batch of changes as staged rows (``STAGE_COLUMNS``), one per changed quote, in one pass:
+    one ``COPY`` feeds both ``odds_history`` and ``odds_quotes``.
+
+    History: a key seen twice (same event redelivered) is staged once. The key is the table's:
+    (event_id, market_id, line, observed_at). observed_at is in it because the table is
+    partitioned by it, and so that two observations that came with the same event id (a run
+    re-scraped after a crash) are both kept, in one batch or in two alike. Rows observed before
+    ``not_before`` (outside the retention window) are not for the history (``in_history`` false):
+    their daily partition is gone or about to be dropped.
+
+    Quotes: ``newest`` marks the newest change per quote (bookmaker, event, market, line), ranked
+    by (observed_at, event_id) like the table's guard, so the order of the batch does not matter.
     """
-    history: dict[tuple[str, str, Decimal | None, datetime], Row] = {}
-    best: dict[tuple[str, str, str, Decimal | None], tuple[tuple[datetime, str], Row]] = {}
+    staged: dict[tuple[str, str, Decimal | None, datetime], list[Any]] = {}
+    best: dict[tuple[str, str, str, Decimal | None], tuple[tuple[datetime, str], list[Any]]] = {}
     for ev in events:
         rank = (ev.observed_at, ev.event_id)
-        keep_history = not_before is None or ev.observed_at >= not_before
+        in_history = not_before is None or ev.observed_at >= not_before
         for change in ev.changes:
             line = line_value(change.get("line"))  # decode accepts a quote without a line
             market_id = str(change["market_id"])
-            outcomes = _text(change["outcomes"])
-            if keep_history:
-                hkey = (ev.event_id, market_id, line, ev.observed_at)
-                if hkey not in history:
-                    previous = change.get("previous_outcomes")
-                    history[hkey] = (
-                        ev.event_id,
-                        market_id,
-                        line,
-                        ev.sportradar_id,
-                        ev.bookmaker,
-                        outcomes,
-                        None if previous is None else _text(previous),
-                        ev.observed_at,
-                        ev.caused_by,
-                    )
+            hkey = (ev.event_id, market_id, line, ev.observed_at)
+            if hkey in staged:  # the same change again: same row, same rank
+                continue
+            previous = change.get("previous_outcomes")
+            row = [
+                ev.event_id,
+                market_id,
+                line,
+                ev.sportradar_id,
+                ev.bookmaker,
+                _text(change["outcomes"]),
+                None if previous is None else _text(previous),
+                ev.observed_at,
+                ev.caused_by,
+                in_history,
+                False,
+            ]
+            staged[hkey] = row
             qkey = (ev.bookmaker, ev.sportradar_id, market_id, line)
             held = best.get(qkey)
             if held is None or held[0] < rank:
-                best[qkey] = (rank, (*qkey, outcomes, ev.observed_at, ev.event_id))
-    return list(history.values()), [row for _, row in best.values()]
+                best[qkey] = (rank, row)
+    for _, row in best.values():
+        row[10] = True
+    return list(staged.values())
 
 
 def history_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> list[Row]:
-    """The ``odds_history`` rows of :func:`change_rows`."""
-    return change_rows(events, not_before=not_before)[0]
+    """The ``odds_history`` rows (``HISTORY_COLUMNS``) of :func:`change_rows`."""
+    return [tuple(r[:9]) for r in change_rows(events, not_before=not_before) if r[9]]
 
 
 def current_rows(events: Iterable[OddsChanged]) -> list[Row]:
-    """The ``odds_quotes`` rows of :func:`change_rows`."""
-    return change_rows(events)[1]
+    """The ``odds_quotes`` rows (``CURRENT_COLUMNS``) of :func:`change_rows`."""
+    return [(r[4], r[3], r[1], r[2], r[5], r[7], r[0]) for r in change_rows(events) if r[10]]
 
 
 def days_of(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> set[date]:

@@ -247,15 +247,11 @@ async def write_with_retry(
 
 # -- the appliers ----------------------------------------------------------------------------------
 
-_STAGE_HISTORY = """
-CREATE TEMP TABLE IF NOT EXISTS stage_history (
+_STAGE_CHANGES = """
+CREATE TEMP TABLE IF NOT EXISTS stage_changes (
     event_id uuid, market_id text, line numeric, sportradar_id text, bookmaker text,
-    outcomes jsonb, previous_outcomes jsonb, observed_at timestamptz, caused_by uuid
-) ON COMMIT DELETE ROWS"""
-_STAGE_QUOTES = """
-CREATE TEMP TABLE IF NOT EXISTS stage_quotes (
-    bookmaker text, sportradar_id text, market_id text, line numeric,
-    outcomes jsonb, last_changed_at timestamptz, change_event_id uuid
+    outcomes jsonb, previous_outcomes jsonb, observed_at timestamptz, caused_by uuid,
+    in_history boolean, newest boolean
 ) ON COMMIT DELETE ROWS"""
 
 
@@ -283,32 +279,33 @@ def changes_applier(schema: str = "public", *, not_before: datetime | None = Non
 async def apply_changes(
     conn: asyncpg.Connection, recs: list[R.Rec], *, schema: str = "public", not_before: datetime | None = None
 ) -> int:
-    """``OddsChanged`` -> ``odds_history`` (DO NOTHING on its key) and ``odds_quotes`` (newest wins)."""
+    """``OddsChanged`` -> ``odds_history`` (DO NOTHING on its key) and ``odds_quotes`` (newest wins),
+    both from one ``COPY`` of the batch's changes (``R.change_rows``)."""
     events = [r.event for r in recs if isinstance(r.event, OddsChanged)]
-    history, current = R.change_rows(events, not_before=not_before)
-    written = 0
-    if history:
-        await _quietly(conn, _STAGE_HISTORY)
-        await conn.copy_records_to_table("stage_history", records=history, columns=R.HISTORY_COLUMNS)
-        cols = ", ".join(R.HISTORY_COLUMNS)
-        written += _count(
-            await conn.execute(
-                f"INSERT INTO {schema}.odds_history ({cols}) SELECT {cols} FROM stage_history ON CONFLICT DO NOTHING"
-            )
+    staged = R.change_rows(events, not_before=not_before)
+    if not staged:
+        return 0
+    await _quietly(conn, _STAGE_CHANGES)
+    await conn.copy_records_to_table("stage_changes", records=staged, columns=R.STAGE_COLUMNS)
+    cols = ", ".join(R.HISTORY_COLUMNS)
+    written = _count(
+        await conn.execute(
+            f"INSERT INTO {schema}.odds_history ({cols}) SELECT {cols} FROM stage_changes WHERE in_history"
+            " ON CONFLICT DO NOTHING"
         )
-    if current:
-        await _quietly(conn, _STAGE_QUOTES)
-        await conn.copy_records_to_table("stage_quotes", records=current, columns=R.CURRENT_COLUMNS)
-        cols = ", ".join(R.CURRENT_COLUMNS)
-        written += _count(
-            await conn.execute(
-                f"INSERT INTO {schema}.odds_quotes AS q ({cols}) SELECT {cols} FROM stage_quotes"
-                " ON CONFLICT (bookmaker, sportradar_id, market_id, line) DO UPDATE SET"
-                " outcomes = excluded.outcomes, last_changed_at = excluded.last_changed_at,"
-                " change_event_id = excluded.change_event_id"
-                " WHERE (q.last_changed_at, q.change_event_id) < (excluded.last_changed_at, excluded.change_event_id)"
-            )
+    )
+    cols = ", ".join(R.CURRENT_COLUMNS)
+    written += _count(
+        await conn.execute(
+            f"INSERT INTO {schema}.odds_quotes AS q ({cols})"
+            " SELECT bookmaker, sportradar_id, market_id, line, outcomes, observed_at, event_id"
+            " FROM stage_changes WHERE newest"
+            " ON CONFLICT (bookmaker, sportradar_id, market_id, line) DO UPDATE SET"
+            " outcomes = excluded.outcomes, last_changed_at = excluded.last_changed_at,"
+            " change_event_id = excluded.change_event_id"
+            " WHERE (q.last_changed_at, q.change_event_id) < (excluded.last_changed_at, excluded.change_event_id)"
         )
+    )
     return written
 
 

@@ -103,3 +103,19 @@ def test_expired_partitions_are_those_before_the_window() -> None:
     assert expired(names, 0, date(2026, 11, 28)) == []
     assert retention_cutoff(14, T) == datetime(2026, 11, 15, tzinfo=UTC)
     assert retention_cutoff(0, T) is None
+
+
+def test_a_change_outside_retention_still_moves_its_quote_but_not_the_history() -> None:
+    old = _changed(A, T - timedelta(days=30), [_quote("1", None, 2.0)])
+    (row,) = rows.change_rows([old], not_before=T - timedelta(days=14))
+    staged = dict(zip(rows.STAGE_COLUMNS, row, strict=True))
+    assert staged["in_history"] is False and staged["newest"] is True
+
+
+def test_only_the_newest_change_of_a_quote_is_marked_for_odds_quotes() -> None:
+    older = _changed(A, T, [_quote("1", None, 2.0), _quote("2", None, 1.5)])
+    newer = _changed(B, T + timedelta(minutes=5), [_quote("1", None, 3.0)])
+    staged = rows.change_rows([newer, older, older])  # redelivered, out of order
+    assert len(staged) == 3  # every change once: two of quote 1, one of quote 2
+    newest = {(r[1], r[0]) for r in staged if r[10]}
+    assert newest == {("1", B), ("2", A)}

@@ -139,13 +139,9 @@ def _plain(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: value(c.get(k)) for k in ("market_id", "line", "outcomes", "previous_outcomes")} for c in changes]
 
 
-def _parsed(both: tuple[list[Any], list[Any]]) -> tuple[list[Any], list[Any]]:
-    """Rows with their JSON columns parsed: the record's own JSON text may differ in spacing only."""
-    history, quotes = both
-    return (
-        [(*h[:5], json.loads(h[5]), None if h[6] is None else json.loads(h[6]), *h[7:]) for h in history],
-        [(*q[:4], json.loads(q[4]), *q[5:]) for q in quotes],
-    )
+def _parsed(staged: list[Any]) -> list[Any]:
+    """Staged rows with their JSON columns parsed: the record's own JSON text may differ in spacing only."""
+    return [(*h[:5], json.loads(h[5]), None if h[6] is None else json.loads(h[6]), *h[7:]) for h in staged]
 
 
 def _same_observed(raw: bytes) -> None:
