@@ -607,7 +607,7 @@ async def bad_bookmaker(env: Env, kind: str, bookmaker: str, *, n_events: int = 
             faulty = await _scrape(cluster.slot_settings(0), timeout_s=240)
             out.recovery_s.append(time.monotonic() - started)
             out.notes.append(f"faulty run: exit {faulty[0]}, {faulty[2].strip()[-300:] or faulty[1].strip()}")
-            code, run = await asyncio.to_thread(h.http_json, f"{cluster.base_url(0)}/runs/{faulty[1].strip()}")
+            code, run = await _final_run(f"{cluster.base_url(0)}/runs/{faulty[1].strip()}")
             out.extra["run"] = run if code == 200 else None
             if code == 200:
                 out.notes.append(f"run {run.get('status')}, errors: {json.dumps(run.get('errors'))[:300]}")
@@ -647,6 +647,18 @@ def cluster_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("ODDSTREAM_")}
+
+
+async def _final_run(url: str, deadline_s: float = 30.0) -> tuple[int, Any]:
+    """``GET url`` (a ``/runs/{id}`` view) once the run's status is final, or as served at the
+    deadline. ``scrape --wait`` returns when it reads the run's end on ``odds.runs``; the worker's
+    runs table applies that same record a moment later, so the view is read until it has."""
+    end = time.monotonic() + deadline_s
+    while True:
+        code, run = await asyncio.to_thread(h.http_json, url)
+        if (code == 200 and run.get("status") in ("completed", "failed")) or time.monotonic() > end:
+            return code, run
+        await asyncio.sleep(0.2)
 
 
 async def _scrape(settings: Any, timeout_s: float) -> tuple[int, str, str]:
