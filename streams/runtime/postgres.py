@@ -21,11 +21,18 @@ import structlog
 
 from streams.runtime.procs import ManagedProcess, free_port, run_coroutine_blocking, wait_for_tcp
 
-__all__ = ["POSTGRES_VERSION", "EmbeddedDatabase", "start_postgres"]
+__all__ = ["POSTGRES_VERSION", "SERVER_SETTINGS", "EmbeddedDatabase", "start_postgres"]
 
 log = structlog.get_logger(__name__)
 
 POSTGRES_VERSION = 18
+
+# The server's settings for this workload (docker-compose.yml gives the production server the same).
+# A cold start writes ~1 GB of WAL: with the default max_wal_size of 1 GB the server forced a
+# checkpoint in the middle of it, then wrote a full page image for every page touched again, and
+# logged "checkpoints are occurring too frequently". The history's working set is several times
+# the default 128 MB of shared buffers. Measured in bench/README.md (bench.projection_throughput).
+SERVER_SETTINGS: dict[str, str] = {"max_wal_size": "4GB", "shared_buffers": "512MB"}
 
 
 @dataclass(eq=False)
@@ -128,7 +135,8 @@ def start_postgres(
     """Start PostgreSQL 18 on ``host:port`` (a free port by default), data in ``data_dir/pgdata``.
 
     Initialises the cluster on first use (trust auth, user ``postgres``) and reuses it afterwards.
-    ``settings`` are extra ``-c name=value`` server settings. Blocks until ``select 1`` succeeds.
+    ``settings`` are extra ``-c name=value`` server settings, over ``SERVER_SETTINGS``. Blocks until
+    ``select 1`` succeeds.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir.resolve()
@@ -138,7 +146,7 @@ def start_postgres(
     t_init = time.monotonic() - t0
     port = port or free_port(host)
     argv = [str(bin_dir / "postgres"), "-D", str(pgdata), "-h", host, "-p", str(port), "-k", ""]
-    for key, value in (settings or {}).items():
+    for key, value in {**SERVER_SETTINGS, **(settings or {})}.items():
         argv += ["-c", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     if system_user is not None:

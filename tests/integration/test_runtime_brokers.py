@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.runtime.kafka_jvm import java_and_maven_available, start_kafka
-from streams.runtime.postgres import start_postgres
+from streams.runtime.postgres import SERVER_SETTINGS, start_postgres
 from streams.runtime.procs import EmbeddedBroker
 from streams.runtime.tansu import start_tansu
 
@@ -104,9 +104,11 @@ async def test_embedded_postgres_select_version_and_stop(tmp_path: Path) -> None
         conn = await asyncpg.connect(db.dsn)
         try:
             version = await conn.fetchval("select version()")
+            shown = {name: await conn.fetchval(f"show {name}") for name in SERVER_SETTINGS}
         finally:
             await conn.close()
         assert version.startswith("PostgreSQL 18")
+        assert shown == SERVER_SETTINGS  # the workload's settings are the server's
         children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
         assert children, "postmaster should have auxiliary processes"
     finally:

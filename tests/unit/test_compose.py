@@ -143,3 +143,11 @@ def test_services_wire_up(compose: dict[str, Any], worker_env: dict[str, str]) -
     assert Settings.from_env(worker_env).kafka_bootstrap == advertised
     sim_port = services["simulator"]["command"][-1]
     assert worker_env["ODDSTREAM_BETPAWA_URL"] == f"http://simulator:{sim_port}"
+
+
+def test_the_production_database_runs_with_the_embedded_servers_settings(compose: dict[str, Any]) -> None:
+    from streams.runtime.postgres import SERVER_SETTINGS
+
+    command = compose["services"]["postgres"]["command"]
+    given = dict(value.split("=", 1) for flag, value in pairwise(command) if flag == "-c")
+    assert given == SERVER_SETTINGS
