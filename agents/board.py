@@ -29,6 +29,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -43,6 +44,7 @@ from streams import topics
 from streams.app import Runtime
 from streams.events import InvalidEvent, OddsChanged
 from streams.ranges import Gap, RawRecord, read_range
+from streams.retry import until_done
 from streams.sequencing import plan
 
 __all__ = ["register"]
@@ -85,18 +87,7 @@ async def write_boards(table: TableT[Any, Any], writes: list[tuple[int, str, Any
             )
         )
     for fut in futures:
-        attempt = 0
-        while True:
-            try:
-                await topic.publish_message(fut, wait=False)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the producer refused it (the broker is away): wait, never skip
-                attempt += 1
-                delay = min(30.0, 0.2 * 2 ** (attempt - 1))
-                log.warning("board write failed, retrying", attempt=attempt, error=repr(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
+        await until_done("board write", partial(topic.publish_message, fut, wait=False))
 
 
 def register(app: faust.App, rt: Runtime) -> None:
@@ -130,26 +121,13 @@ def register(app: faust.App, rt: Runtime) -> None:
         return out, steps.skipped, filled
 
     async def deliver(changes: list[OddsChanged], letters: list[tuple[RawRecord, str]]) -> None:
-        attempt = 0
-        while True:
-            try:
-                pending = [await rt.dead_letter_raw(rec, why) for rec, why in letters]
-                await rt.publish_delivered(list(changes), validated=True)
-                await asyncio.gather(*pending)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the broker is away: wait for it, never move the tables on
-                attempt += 1
-                delay = min(30.0, 0.2 * 2 ** (attempt - 1))
-                log.warning(
-                    "board publish failed, retrying",
-                    attempt=attempt,
-                    changes=len(changes),
-                    error=repr(exc),
-                    retry_in_s=delay,
-                )
-                await asyncio.sleep(delay)
+        async def publish() -> None:
+            pending = [await rt.dead_letter_raw(rec, why) for rec, why in letters]
+            await rt.publish_delivered(list(changes), validated=True)
+            await asyncio.gather(*pending)
+
+        # the broker is away: wait for it, never move the tables on
+        await until_done("board publish", publish, changes=len(changes))
 
     async def apply_batch(events: Sequence[EventT[Any]]) -> None:
         started = time.perf_counter()

@@ -18,9 +18,7 @@ folded with ``agents.run_rules.apply_run_event`` and remembers the event ids it 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +33,7 @@ from projections.schema import partition_ddl
 from projections.wire import ObservedHead
 from streams.clock import parse_ts
 from streams.events import OddsChanged, OddsObserved
+from streams.retry import until_done
 from streams.sequencing import plan
 
 __all__ = [
@@ -225,24 +224,14 @@ async def write_with_retry(
 ) -> Applied:
     """Retry until the write commits, however long that takes: one log line per failed attempt,
     and the stream waits meanwhile (back-pressure). Nothing is ever dropped."""
-    attempt = 0
-    while True:
-        try:
-            return await what()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            attempt += 1
-            delay = min(max_delay_s, first_delay_s * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
-            log.warning(
-                "projection write failed, retrying",
-                projection=projection,
-                attempt=attempt,
-                events=events,
-                error=repr(exc),
-                retry_in_s=round(delay, 2),
-            )
-            await asyncio.sleep(delay)
+    return await until_done(
+        "projection write",
+        what,
+        first_delay_s=first_delay_s,
+        max_delay_s=max_delay_s,
+        projection=projection,
+        events=events,
+    )
 
 
 # -- the appliers ----------------------------------------------------------------------------------
