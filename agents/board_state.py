@@ -9,20 +9,18 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from agents.odds_rules import Quote, apply_observation, stored_quotes
-from projections.wire import ObservedBoard, ObservedHead
 from streams.clock import format_ts
 from streams.events import OddsChanged, derive_id
+from streams.topics import board_key, is_mark, mark_key
+from streams.wire import ObservedBoard, ObservedHead
 
 __all__ = [
-    "MARK_PREFIX",
     "BoardBatch",
     "Confirmations",
     "applied_offset",
     "board_items",
     "board_record",
     "changed_event",
-    "is_mark",
-    "mark_key",
 ]
 
 
@@ -38,17 +36,6 @@ def changed_event(obs: ObservedHead, changes: list[dict[str, Any]]) -> OddsChang
         run_id=obs.run_id,
         changes=changes,
     )
-
-
-MARK_PREFIX = "@applied:"
-
-
-def mark_key(partition: int) -> str:
-    return f"{MARK_PREFIX}{partition}"
-
-
-def is_mark(key: object) -> bool:
-    return str(key).startswith(MARK_PREFIX)
 
 
 def board_items(table: Mapping[Any, Any]) -> Iterator[tuple[str, Any]]:
@@ -102,7 +89,7 @@ class BoardBatch:
 
     def apply(self, partition: int, offset: int, observed: ObservedBoard) -> None:
         obs = observed.head
-        key = f"{obs.sportradar_id}:{obs.bookmaker}"
+        key = board_key(obs.sportradar_id, obs.bookmaker)
         previous = self.board(key)
         if (
             previous is not None

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from agents.odds_rules import best_prices, compare_with_competitors, margin, quote_key, quote_view
+from agents.odds_rules import quote_view
 from streams.clock import parse_ts
+from streams.markets import best_prices, compare_with_competitors, margin, quote_key
 
 __all__ = ["FEATURED", "EventFilter", "event_detail", "events_list"]
 

@@ -1,37 +1,28 @@
 """The trader's dashboard at ``/``: one static page (HTML, CSS, vanilla JS) over the JSON views.
 
 The page polls ``/odds/events``, ``/odds/events/{id}`` and ``/runs`` and posts ``/scrape``; this
-module only serves its files (package data in ``agents/static``), read once at registration.
+module only reads its files (package data in ``agents/static``), once, for the root to serve.
 """
 
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import Final
 
-import faust
-from faust.web import Request, Response, View
-
-from streams.app import Runtime
-
-__all__ = ["ASSETS", "register"]
+__all__ = ["ASSETS", "assets"]
 
 # URL path -> (file in agents/static, content type; aiohttp adds charset=utf-8 to text)
-ASSETS: dict[str, tuple[str, str]] = {
+ASSETS: Final[dict[str, tuple[str, str]]] = {
     "/": ("dashboard.html", "text/html"),
     "/dashboard.css": ("dashboard.css", "text/css"),
     "/dashboard.js": ("dashboard.js", "text/javascript"),
 }
 
 
-def _asset_view(body: str, content_type: str) -> type[View]:
-    class Asset(View):
-        async def get(self, request: Request) -> Response:
-            return self.text(body, content_type=content_type, headers={"cache-control": "no-cache"})
-
-    return Asset
-
-
-def register(app: faust.App, rt: Runtime) -> None:
+def assets() -> list[tuple[str, str, str]]:
+    """``(URL path, body, content type)`` of every file of the dashboard."""
     static = files("agents") / "static"
-    for path, (name, content_type) in ASSETS.items():
-        app.page(path)(_asset_view(static.joinpath(name).read_text(encoding="utf-8"), content_type))
+    return [
+        (path, static.joinpath(name).read_text(encoding="utf-8"), content_type)
+        for path, (name, content_type) in ASSETS.items()
+    ]

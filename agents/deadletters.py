@@ -16,7 +16,7 @@ up to ``ORIGINAL_MAX_CHARS`` of each original's base64.
 ``GET /dead-letters?limit=N`` (latest first, default 50, at most ``partitions x RING_SIZE``) is
 answered by any worker: it gathers every worker's letters of the partitions it owns.
 
-For ``/metrics``: ``counts(rt)`` gives the letters indexed per source topic for the partitions this
+For ``/metrics``: ``counts(letters)`` gives the letters indexed per source topic for the partitions this
 worker owns; summed over all workers it is the total since the topic began (each partition's count
 moves with the partition on a rebalance, so export it per worker as a gauge, or sum it).
 """
@@ -25,29 +25,31 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass
+from typing import Any, Final
 
+import faust
 import structlog
+from faust.types import StreamT
+from faust.web import Request, Response, View
 
-from agents.routing import gather_json, is_local_request, owned_partitions
-from streams import topics
+from agents.routing import gather_json, is_local_request, owned_rows
+from streams import engine
 from streams.clock import format_ts
 from streams.events import DeadLettered, InvalidEvent, decode
-
-if TYPE_CHECKING:
-    import faust
-
-    from streams.app import Runtime
+from streams.topics import DEAD_LETTER_INDEX
 
 __all__ = [
     "DEFAULT_LIMIT",
     "ORIGINAL_MAX_CHARS",
     "RING_SIZE",
+    "Letters",
+    "consume",
     "counts",
+    "dead_letters",
     "index_letter",
     "latest",
     "parse_limit",
-    "register",
     "summary",
 ]
 
@@ -58,7 +60,6 @@ RING_SIZE: Final = 256
 ORIGINAL_MAX_CHARS: Final = 4096
 """Base64 characters of the original kept in the index (the topic keeps all of it)."""
 DEFAULT_LIMIT: Final = 50
-TABLE: Final = topics.TABLE_DEAD_LETTERS
 
 # -- pure logic: no faust, no I/O ----------------------------------------------------------------
 
@@ -122,78 +123,70 @@ def _add_counts(total: Counter[str], meta: Any) -> None:
         total.update({str(k): int(v) for k, v in meta.get("counts", {}).items()})
 
 
-# -- wiring --------------------------------------------------------------------------------------
+# -- the agent and its view ------------------------------------------------------------------------
 
 
-def counts(rt: Runtime) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class Letters:
+    """What the dead-letter index and its view work with."""
+
+    app: faust.App
+    index: Any
+    """The ``dead-letters`` table."""
+    topic_name: str
+    """``odds.dead-letters`` (prefixed): the index's partitions are its partitions."""
+    partitions: int
+
+    @property
+    def maximum(self) -> int:
+        return self.partitions * RING_SIZE
+
+
+async def consume(stream: StreamT[bytes], letters: Letters) -> None:
+    """The agent: each letter of ``odds.dead-letters`` indexed once, in its partition's ring."""
+    index = letters.index
+    async for event in engine.records(stream):
+        msg = event.message
+        with structlog.contextvars.bound_contextvars(partition=msg.partition, offset=msg.offset):
+            try:
+                letter = decode(event.value, [DeadLettered])
+            except InvalidEvent as exc:
+                # never letter a dead letter: that could loop; the record stays on the topic
+                log.warning("record on the dead-letter topic is not a DeadLettered; not indexed", error=exc.reason)
+                continue
+            try:
+                meta = index_letter(index.get(meta_key(msg.partition)), msg.offset, letter.source_topic)
+                if meta is None:
+                    continue
+                index[slot_key(msg.partition, msg.offset)] = summary(letter, msg.partition, msg.offset)
+                index[meta_key(msg.partition)] = meta
+            except Exception:  # an escaping exception would stop the agent for good
+                log.exception("dead letter not indexed", source_topic=letter.source_topic)
+
+
+def counts(letters: Letters) -> dict[str, int]:
     """Dead letters indexed so far, by source topic, for the partitions of ``odds.dead-letters`` this worker owns.
 
     Cheap (one table lookup per owned partition); safe to call from any view or timer of the worker.
     """
-    table = rt.tables.get(TABLE)
-    if table is None:
-        return {}
     total: Counter[str] = Counter()
-    for partition in owned_partitions(rt.app, rt.settings.topic(topics.DEAD_LETTERS.name)):
-        _add_counts(total, table.get(meta_key(partition)))
+    for partition in engine.owned_partitions(letters.app, letters.topic_name):
+        _add_counts(total, letters.index.get(meta_key(partition)))
     return dict(total)
 
 
-def register(app: faust.App, rt: Runtime) -> None:
-    import faust
-    from faust.types import StreamT
-    from faust.web import Request, Response, View
-
-    from streams.app import records
-
-    schema: faust.Schema[str, Any] = faust.Schema(key_serializer="json", value_serializer="json")
-    partitions = rt.settings.topic_partitions
-    index = app.Table(TABLE, default=None, schema=schema, partitions=partitions)
-    rt.tables[TABLE] = index
-    topic_name = rt.settings.topic(topics.DEAD_LETTERS.name)
-    maximum = partitions * RING_SIZE
-
-    @app.agent(rt.topic(topics.DEAD_LETTERS), name="dead-letters")
-    async def dead_letters(stream: StreamT[bytes]) -> None:
-        async for event in records(stream):
-            msg = event.message
-            with structlog.contextvars.bound_contextvars(partition=msg.partition, offset=msg.offset):
-                try:
-                    letter = decode(event.value, [DeadLettered])
-                except InvalidEvent as exc:
-                    # never letter a dead letter: that could loop; the record stays on the topic
-                    log.warning("record on the dead-letter topic is not a DeadLettered; not indexed", error=exc.reason)
-                    continue
-                try:
-                    meta = index_letter(index.get(meta_key(msg.partition)), msg.offset, letter.source_topic)
-                    if meta is None:
-                        continue
-                    index[slot_key(msg.partition, msg.offset)] = summary(letter, msg.partition, msg.offset)
-                    index[meta_key(msg.partition)] = meta
-                except Exception:  # an escaping exception would stop the agent for good
-                    log.exception("dead letter not indexed", source_topic=letter.source_topic)
-
-    def _local_rows() -> list[Any]:
-        mine = owned_partitions(app, topic_name)
-        rows: list[Any] = []
-        for key, value in index.items():
-            partition, _, slot = str(key).partition(":")
-            if slot != "meta" and partition.isdigit() and int(partition) in mine and value is not None:
-                rows.append(value)
-        return rows
-
-    @app.page("/dead-letters")
-    class DeadLetters(View):
-        async def get(self, request: Request) -> Response:
-            try:
-                limit = parse_limit(request.query.get("limit"), maximum)
-            except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            rows, failed = await gather_json(self, request, latest(_local_rows(), limit))
-            if is_local_request(request):
-                return self.json({"items": rows})
-            letters = latest(rows, limit)
-            body: dict[str, Any] = {"count": len(letters), "limit": limit, "dead_letters": letters}
-            if failed:
-                body["partial"] = {"workers_not_answering": failed}
-            return self.json(body)
+async def dead_letters(view: View, request: Request, letters: Letters) -> Response:
+    """``GET /dead-letters?limit=N``: the latest letters of every worker."""
+    try:
+        limit = parse_limit(request.query.get("limit"), letters.maximum)
+    except ValueError as exc:
+        return view.json({"error": str(exc)}, status=400)
+    local = owned_rows(letters.app, DEAD_LETTER_INDEX, letters.index, letters.topic_name, letters.partitions)
+    rows, failed = await gather_json(view, request, latest(local, limit))
+    if is_local_request(request):
+        return view.json({"items": rows})
+    newest = latest(rows, limit)
+    body: dict[str, Any] = {"count": len(newest), "limit": limit, "dead_letters": newest}
+    if failed:
+        body["partial"] = {"workers_not_answering": failed}
+    return view.json(body)

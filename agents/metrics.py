@@ -2,9 +2,8 @@
 
 Two kinds of metric:
 
-- **instrumented** (counters and histograms updated where the work happens, in ``REGISTRY``):
-  scrape requests per bookmaker (``observe_request``, called by the bookmaker HTTP clients) and
-  projection batches (``observe_projection_batch``, called by the projection agents);
+- **instrumented** (counters and histograms updated where the work happens, ``streams.metrics``):
+  scrape requests per bookmaker and projection batches;
 - **read at scrape time** (``WorkerCollector``): records consumed and produced per topic (Faust's
   monitor), consumer lag per assigned partition, table keys, dead letters and runs by status.
 
@@ -16,101 +15,36 @@ partitions the worker owns, so sums over workers count each key once.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client import Counter as PromCounter
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    import faust
+from agents import deadletters
+from agents.routing import owned_rows
+from streams import engine
+from streams.metrics import REGISTRY
+from streams.topics import TableSpec
 
-    from streams.app import Runtime
+__all__ = ["Served", "Table", "WorkerCollector", "metrics", "served"]
 
-__all__ = [
-    "PROJECTION_BATCH_RECORDS",
-    "PROJECTION_BATCH_SECONDS",
-    "REGISTRY",
-    "SCRAPE_REQUESTS",
-    "SCRAPE_REQUEST_SECONDS",
-    "WorkerCollector",
-    "error_kind",
-    "observe_projection_batch",
-    "observe_request",
-    "register",
-    "render",
-]
-
-REGISTRY: Final = CollectorRegistry(auto_describe=True)
-"""The instrumented metrics of this process (one worker per process)."""
-
-SCRAPE_REQUESTS: Final = PromCounter(
-    "oddstream_scrape_requests",
-    "HTTP requests to a bookmaker's API, by outcome (ok, or the kind of error; retried attempts count each)",
-    ["bookmaker", "endpoint", "outcome"],
-    registry=REGISTRY,
-)
-SCRAPE_REQUEST_SECONDS: Final = Histogram(
-    "oddstream_scrape_request_seconds",
-    "Duration of one HTTP request to a bookmaker's API, errors included",
-    ["bookmaker", "endpoint"],
-    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-    registry=REGISTRY,
-)
-PROJECTION_BATCH_RECORDS: Final = Histogram(
-    "oddstream_projection_batch_records",
-    "Records per projection batch written to PostgreSQL",
-    ["projection"],
-    buckets=(1, 10, 50, 100, 500, 1_000, 2_500, 5_000, 10_000),
-    registry=REGISTRY,
-)
-PROJECTION_BATCH_SECONDS: Final = Histogram(
-    "oddstream_projection_batch_seconds",
-    "Time to decode and commit one projection batch (retries included)",
-    ["projection"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-    registry=REGISTRY,
-)
-PROJECTION_EVENTS: Final = PromCounter(
-    "oddstream_projection_events_applied",
-    "Events a projection applied to PostgreSQL (already-applied redeliveries excluded)",
-    ["projection"],
-    registry=REGISTRY,
-)
+RUN_STATUSES = ("requested", "running", "completed", "failed", "stale")
 
 
-def error_kind(exc: BaseException) -> str:
-    """A bounded label for a failed request: the cause without its details (``http 503``, ``timeout``)."""
-    cause = str(getattr(exc, "cause", "") or type(exc).__name__)
-    return cause.split(":", 1)[0].split("(", 1)[0].strip() or type(exc).__name__
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table of this worker as ``/metrics`` counts it: its spec, the table, its source topic's name."""
 
-
-@contextmanager
-def observe_request(bookmaker: str, endpoint: str) -> Iterator[None]:
-    """Count and time one HTTP request of a bookmaker client (wrap the single attempt)."""
-    started = time.perf_counter()
-    outcome = "ok"
-    try:
-        yield
-    except BaseException as exc:
-        outcome = error_kind(exc)
-        raise
-    finally:
-        SCRAPE_REQUESTS.labels(bookmaker, endpoint, outcome).inc()
-        SCRAPE_REQUEST_SECONDS.labels(bookmaker, endpoint).observe(time.perf_counter() - started)
-
-
-def observe_projection_batch(projection: str, records: int, applied: int, seconds: float) -> None:
-    """Record one committed projection batch."""
-    PROJECTION_BATCH_RECORDS.labels(projection).observe(records)
-    PROJECTION_BATCH_SECONDS.labels(projection).observe(seconds)
-    PROJECTION_EVENTS.labels(projection).inc(applied)
+    spec: TableSpec
+    table: Any
+    source_topic: str
 
 
 class _Labelled(Collector):
@@ -127,11 +61,6 @@ class _Labelled(Collector):
             yield out
 
 
-def _event_of(key: str) -> str:
-    """``"<sportradar_id>:<bookmaker>"`` -> the sportradar id the table is partitioned by."""
-    return key.split(":", 1)[0]
-
-
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=["worker", *labels])
 
@@ -139,10 +68,20 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
 class WorkerCollector(Collector):
     """The numbers read from the running worker each time ``/metrics`` is scraped."""
 
-    def __init__(self, app: faust.App, rt: Runtime, worker: str) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        tables: Sequence[Table],
+        runs: Table,
+        letters: deadletters.Letters,
+        partitions: int,
+    ) -> None:
         self.app = app
-        self.rt = rt
-        self.worker = worker
+        self.tables = tables
+        self.runs = runs
+        self.letters = letters
+        self.partitions = partitions
+        self.worker = engine.worker_url(app)
 
     def collect(self) -> Iterable[Metric]:
         yield from self._traffic()
@@ -169,98 +108,49 @@ class WorkerCollector(Collector):
             "Records behind the partition's high watermark (from the fetch responses), per assigned partition",
             ["topic", "partition"],
         )
-        consumer = self.app.consumer
-        try:
-            assigned = sorted(consumer.assignment())
-        except Exception:  # not started or rebalancing: nothing assigned to report
-            return family
-        read = getattr(consumer, "_read_offset", {})
-        committed = getattr(consumer, "_committed_offset", {})
-        for tp in assigned:
-            try:
-                highwater = consumer.highwater(tp)
-            except Exception:
-                continue
-            if highwater is None:
-                continue
-            position = read.get(tp)
-            position = committed.get(tp) if position is None else position + 1
-            lag = max(int(highwater) - int(position or 0), 0)
-            family.add_metric([self.worker, tp.topic, str(tp.partition)], lag)
+        for topic, partition, lag in engine.consumer_lag(self.app):
+            family.add_metric([self.worker, topic, str(partition)], lag)
         return family
 
     def _tables(self) -> Metric:
-        from agents.board_state import is_mark
-        from agents.routing import owned_partitions, partition_of
-        from streams import topics
-
         family = _gauge("oddstream_table_keys", "Keys of a Faust table in the partitions this worker owns", ["table"])
-        partitions = self.rt.settings.topic_partitions
-        # each table's key -> the partition of the source topic its agent reads
-        key_topic: dict[str, tuple[topics.TopicSpec, Callable[[str], str]]] = {
-            topics.TABLE_BOARDS: (topics.OBSERVED, _event_of),
-            topics.TABLE_RUNS: (topics.RUNS, str),
-        }
-        for name, table in sorted(self.rt.tables.items()):
-            if name == topics.TABLE_DEAD_LETTERS:
-                mine = owned_partitions(self.app, self.rt.settings.topic(topics.DEAD_LETTERS.name))
-                n = sum(str(k).split(":", 1)[0] in {str(p) for p in mine} for k in list(table.keys()))
-            elif name in key_topic:
-                spec, key_of = key_topic[name]
-                mine = owned_partitions(self.app, self.rt.settings.topic(spec.name))
-                keys = [str(k) for k in list(table.keys()) if not is_mark(k)]
-                n = sum(partition_of(key_of(k), partitions) in mine for k in keys)
-            else:
-                n = len(table)
-            family.add_metric([self.worker, name], n)
+        for t in sorted(self.tables, key=lambda t: t.spec.name):
+            n = len(owned_rows(self.app, t.spec, t.table, t.source_topic, self.partitions))
+            family.add_metric([self.worker, t.spec.name], n)
         return family
 
     def _dead_letters(self) -> Metric:
-        from agents import deadletters
-
         family = _gauge(
             "oddstream_dead_letters",
             "Dead letters indexed in the partitions of odds.dead-letters this worker owns, by source topic "
             "(sum over workers: every letter since the topic began)",
             ["source_topic"],
         )
-        for topic, n in sorted(deadletters.counts(self.rt).items()):
+        for topic, n in sorted(deadletters.counts(self.letters).items()):
             family.add_metric([self.worker, topic], n)
         return family
 
     def _runs(self) -> Metric:
-        from agents.routing import owned, owned_partitions
-        from streams import topics
-
         family = _gauge("oddstream_runs", "Scrape runs by status, in the partitions this worker owns", ["status"])
-        table = self.rt.tables.get(topics.TABLE_RUNS)
-        statuses: Counter[str] = Counter()
-        for status in ("requested", "running", "completed", "failed", "stale"):
-            statuses[status] = 0  # every status present, so a rate or absence alert has a series
-        if table is not None:
-            mine = owned_partitions(self.app, self.rt.settings.topic(topics.RUNS.name))
-            for run in owned(list(table.items()), str, mine, self.rt.settings.topic_partitions):
-                statuses[str(run.get("status", "unknown"))] += 1
+        # every status present, so a rate or absence alert has a series
+        statuses: Counter[str] = Counter({status: 0 for status in RUN_STATUSES})
+        for run in owned_rows(self.app, self.runs.spec, self.runs.table, self.runs.source_topic, self.partitions):
+            statuses[str(run.get("status", "unknown"))] += 1
         for status, n in sorted(statuses.items()):
             family.add_metric([self.worker, status], n)
         return family
 
 
-def render(registry: CollectorRegistry) -> bytes:
-    return generate_latest(registry)
+Served = CollectorRegistry
 
 
-def register(app: faust.App, rt: Runtime) -> None:
-    """Serve ``GET /metrics`` on this worker."""
-    from faust.web import Request, Response, View
+def served(collector: WorkerCollector) -> Served:
+    """The registry ``GET /metrics`` renders: the instrumented metrics and the worker's, labelled."""
+    registry = CollectorRegistry()
+    registry.register(_Labelled(REGISTRY, {"worker": collector.worker}))
+    registry.register(collector)
+    return registry
 
-    worker = str(app.conf.canonical_url).rstrip("/")
-    served = CollectorRegistry()
-    served.register(_Labelled(REGISTRY, {"worker": worker}))
-    served.register(WorkerCollector(app, rt, worker))
 
-    @app.page("/metrics")
-    class Metrics(View):
-        async def get(self, request: Request) -> Response:
-            body = render(served)
-            return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+async def metrics(view: View, request: Request, registry: Served) -> Response:
+    return view.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})

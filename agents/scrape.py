@@ -11,7 +11,7 @@ full cycles never overlap there: a full request that arrives while one runs is c
 (its ``RunStarted`` and ``RunCompleted`` say ``coalesced_into``, and it completes with the running
 cycle's counts). Scoped requests (some bookmakers or events) run at once, under the
 same per-bookmaker limits, because every run of a worker shares one set of clients. The schedule is
-a leader-only timer that publishes the same command.
+a leader-only timer that publishes the same command (``scheduled_request``).
 """
 
 from __future__ import annotations
@@ -23,13 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-import faust
 import structlog
 from faust.types import StreamT
 
-from streams import topics
-from streams.app import Runtime, records
+from streams import engine
 from streams.clock import utc_now
 from streams.events import (
     InvalidEvent,
@@ -42,10 +39,23 @@ from streams.events import (
     decode,
     derive_id,
 )
+from streams.outbox import Outbox
+from streams.ranges import RawRecord
 from streams.sources.cycle import CycleResult, Sources, run_cycle
 from streams.sources.model import ParsedEvent
+from streams.topics import SCRAPE_QUEUE
 
-__all__ = ["Coalescer", "is_full", "observed_event", "register", "run_scrape", "scheduled_request"]
+__all__ = [
+    "Coalescer",
+    "Scraper",
+    "close",
+    "consume",
+    "forward",
+    "is_full",
+    "observed_event",
+    "run_scrape",
+    "scheduled_request",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -140,7 +150,7 @@ def _outcome(
 
 
 async def run_scrape(
-    rt: Runtime,
+    outbox: Outbox,
     cmd: ScrapeRequested,
     sources: Sources,
     followers: Callable[[], list[str]] = list,
@@ -153,7 +163,7 @@ async def run_scrape(
     run_id = cmd.run_id
     wanted = cmd.bookmakers or sources.bookmakers
     errors: list[str] = [f"{bm}: no base URL configured" for bm in wanted if bm not in sources.clients]
-    await rt.publish(
+    await outbox.publish(
         RunStarted(
             event_id=derive_id("run-started", run_id),
             run_id=run_id,
@@ -165,14 +175,14 @@ async def run_scrape(
     progress: dict[str, CycleResult] = {}
 
     async def observed(parsed: ParsedEvent) -> None:
-        await rt.publish(observed_event(run_id, parsed, utc_now()))
+        await outbox.publish(observed_event(run_id, parsed, utc_now()))
 
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY_S)
             current = progress.get("r")
             for beating in (run_id, *followers()):
-                await rt.publish(
+                await outbox.publish(
                     RunHeartbeat(
                         run_id=beating,
                         observed=current.observed if current else 0,
@@ -197,7 +207,7 @@ async def run_scrape(
     errors.extend(str(e) for e in result.errors[: max(0, MAX_ERRORS_KEPT - len(errors))])
     if len(result.errors) > MAX_ERRORS_KEPT:
         errors.append(f"... and {len(result.errors) - MAX_ERRORS_KEPT} more")
-    await rt.publish(_outcome(run_id, result, errors))
+    await outbox.publish(_outcome(run_id, result, errors))
     log.info(
         "scrape run finished",
         run_id=run_id,
@@ -210,90 +220,84 @@ async def run_scrape(
     return result, errors
 
 
-def register(app: faust.App, rt: Runtime) -> None:
-    held: dict[str, Any] = {}
-    coalescer = Coalescer()
-    running: set[asyncio.Future[None]] = set()
+@dataclass
+class Scraper:
+    """The scrape agent's state and what it works with: one per worker."""
 
-    def sources() -> Sources:
-        session = held.get("session")
-        if session is None or session.closed:
-            session = held["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
-            held["sources"] = Sources(rt.settings.bookmaker_urls, session)
-        result: Sources = held["sources"]
-        return result
+    outbox: Outbox
+    sources: Callable[[], Sources]
+    """The worker's bookmaker clients (made once, on the first run, and shared by every run)."""
+    coalescer: Coalescer = field(default_factory=Coalescer)
+    running: set[asyncio.Future[None]] = field(default_factory=set)
 
-    async def execute(cmd: ScrapeRequested) -> None:
-        with structlog.contextvars.bound_contextvars(run_id=cmd.run_id):
-            outcome: tuple[CycleResult, list[str]] | None = None
-            try:
-                outcome = await run_scrape(rt, cmd, sources(), lambda: coalescer.waiting_on(cmd.run_id))
-            except Exception as exc:  # a run must never take the agent down: record the failure
-                log.exception("scrape run crashed", run_id=cmd.run_id)
-                await rt.publish(
-                    RunFailed(event_id=derive_id("run-failed", cmd.run_id), run_id=cmd.run_id, error=repr(exc))
+
+async def _execute(scraper: Scraper, cmd: ScrapeRequested) -> None:
+    outbox, coalescer = scraper.outbox, scraper.coalescer
+    with structlog.contextvars.bound_contextvars(run_id=cmd.run_id):
+        outcome: tuple[CycleResult, list[str]] | None = None
+        try:
+            outcome = await run_scrape(outbox, cmd, scraper.sources(), lambda: coalescer.waiting_on(cmd.run_id))
+        except Exception as exc:  # a run must never take the agent down: record the failure
+            log.exception("scrape run crashed", run_id=cmd.run_id)
+            await outbox.publish(
+                RunFailed(event_id=derive_id("run-failed", cmd.run_id), run_id=cmd.run_id, error=repr(exc))
+            )
+        finally:
+            followers = coalescer.finish(cmd.run_id)
+        for follower in followers:
+            if outcome is None:
+                await outbox.publish(
+                    RunFailed(
+                        event_id=derive_id("run-failed", follower.run_id),
+                        run_id=follower.run_id,
+                        error=f"the full cycle {cmd.run_id} it was coalesced into crashed",
+                    )
                 )
-            finally:
-                followers = coalescer.finish(cmd.run_id)
-            for follower in followers:
-                if outcome is None:
-                    await rt.publish(
-                        RunFailed(
-                            event_id=derive_id("run-failed", follower.run_id),
-                            run_id=follower.run_id,
-                            error=f"the full cycle {cmd.run_id} it was coalesced into crashed",
-                        )
+            else:
+                await outbox.publish(_outcome(follower.run_id, outcome[0], outcome[1], coalesced_into=cmd.run_id))
+
+
+async def forward(stream: StreamT[bytes], outbox: Outbox) -> None:
+    """Agent on ``odds.scrape-requests``: every valid command goes to the one partition of the scrape
+    queue, whatever its run id."""
+    async for event in engine.records(stream):
+        try:
+            decode(event.value, [ScrapeRequested])
+        except InvalidEvent as exc:
+            await outbox.dead_letter(RawRecord.of(event.message), exc.reason)
+            continue
+        await outbox.forward(SCRAPE_QUEUE, QUEUE_KEY, event.value)
+
+
+async def consume(stream: StreamT[bytes], scraper: Scraper) -> None:
+    """Agent on ``odds.scrape-queue``: run each command, or coalesce a full one into the running cycle."""
+    async for event in engine.records(stream):
+        try:
+            cmd = decode(event.value, [ScrapeRequested])
+        except InvalidEvent as exc:  # only a record produced onto the internal topic by hand
+            await scraper.outbox.dead_letter(RawRecord.of(event.message), exc.reason)
+            continue
+        leader = scraper.coalescer.admit(cmd)
+        if leader is not None:
+            if leader != cmd.run_id:
+                log.info("scrape request coalesced", run_id=cmd.run_id, into=leader, trigger=cmd.trigger)
+                await scraper.outbox.publish(
+                    RunStarted(
+                        event_id=derive_id("run-started", cmd.run_id),
+                        run_id=cmd.run_id,
+                        trigger=cmd.trigger,
+                        coalesced_into=leader,
                     )
-                else:
-                    await rt.publish(_outcome(follower.run_id, outcome[0], outcome[1], coalesced_into=cmd.run_id))
+                )
+            continue
+        task = asyncio.ensure_future(_execute(scraper, cmd))
+        scraper.running.add(task)
+        task.add_done_callback(scraper.running.discard)
 
-    @app.agent(rt.topic(topics.SCRAPE_REQUESTS), name="scrape-requests")
-    async def route(stream: StreamT[bytes]) -> None:
-        """Every valid command goes to the one partition of the scrape queue, whatever its run id."""
-        async for event in records(stream):
-            try:
-                decode(event.value, [ScrapeRequested])
-            except InvalidEvent as exc:
-                await rt.dead_letter(event, exc.reason)
-                continue
-            await rt.topic(topics.SCRAPE_QUEUE).send(key=QUEUE_KEY, value=event.value)
 
-    @app.agent(rt.topic(topics.SCRAPE_QUEUE), name="scrape")
-    async def scrape(stream: StreamT[bytes]) -> None:
-        async for event in records(stream):
-            try:
-                cmd = decode(event.value, [ScrapeRequested])
-            except InvalidEvent as exc:  # only a record produced onto the internal topic by hand
-                await rt.dead_letter(event, exc.reason)
-                continue
-            leader = coalescer.admit(cmd)
-            if leader is not None:
-                if leader != cmd.run_id:
-                    log.info("scrape request coalesced", run_id=cmd.run_id, into=leader, trigger=cmd.trigger)
-                    await rt.publish(
-                        RunStarted(
-                            event_id=derive_id("run-started", cmd.run_id),
-                            run_id=cmd.run_id,
-                            trigger=cmd.trigger,
-                            coalesced_into=leader,
-                        )
-                    )
-                continue
-            task = asyncio.ensure_future(execute(cmd))
-            running.add(task)
-            task.add_done_callback(running.discard)
-
-    if rt.settings.scrape_interval_s > 0:
-
-        @app.timer(float(rt.settings.scrape_interval_s), on_leader=True)
-        async def schedule() -> None:
-            await rt.publish(scheduled_request(rt.settings.scrape_interval_s, utc_now().timestamp()))
-
-    @app.on_before_shutdown.connect
-    async def _close_session(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        for task in list(running):
-            task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-        if "session" in held:
-            await held["session"].close()
+async def close(scraper: Scraper) -> None:
+    """Cancel the runs under way (their runs go stale; a retry re-scrapes them)."""
+    for task in list(scraper.running):
+        task.cancel()
+    if scraper.running:
+        await asyncio.gather(*scraper.running, return_exceptions=True)

@@ -1,41 +1,30 @@
-"""Web views (Faust web, JSON): health and the live board. Any worker answers any request."""
+"""Web views (Faust web, JSON): health and the live board. Any worker answers any request.
+
+Each view is a module-level function of ``(view, request, deps)``; the composition root mounts them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust.types import TopicT
 from faust.web import Request, Response, View
 
-from agents.board_state import Confirmations, board_items
+from agents.board_state import Confirmations
 from agents.board_view import event_detail, events_list
-from agents.routing import gather_json, is_local_request, owned, owned_partitions, route_by_key
-from projections.writer import check_database
-from streams import topics
-from streams.app import Runtime
+from agents.routing import gather_json, is_local_request, owned_items, route_by_key
+from streams import engine
 from streams.clock import utc_now
-from streams.settings import BOOKMAKERS
+from streams.sources.registry import NAMES
+from streams.topics import BOARDS, board_key
 
-__all__ = ["broker_reachable", "register"]
-
-
-async def broker_reachable(bootstrap: str, timeout_s: float = 2.0) -> str | None:
-    """None when one bootstrap server accepts a TCP connection, else the reason."""
-    errors = []
-    for server in bootstrap.split(","):
-        host, _, port = server.rpartition(":")
-        try:
-            async with asyncio.timeout(timeout_s):
-                _, writer = await asyncio.open_connection(host, int(port))
-            writer.close()
-            return None
-        except (OSError, TimeoutError) as exc:
-            errors.append(f"{server}: {exc!r}")
-    return "; ".join(errors)
+__all__ = ["Boards", "Health", "ResponseCache", "event", "events", "health"]
 
 
 LIST_MAX_AGE_S = 0.5
@@ -83,90 +72,97 @@ class ResponseCache:
         return status, body
 
 
-def _recovered(app: faust.App) -> bool:
-    """True once the table manager's recovery has completed (Faust types omit ``recovery``)."""
-    recovery = getattr(app.tables, "recovery", None)
-    return bool(recovery is not None and recovery.completed.is_set())
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What ``GET /health`` checks: each part by name, a check that raises with the reason when down."""
+
+    app: faust.App
+    checks: Mapping[str, Callable[[], Awaitable[None]]]
+    observed_topic: str
+    """``odds.observed`` (prefixed): the partitions this worker reports as its own."""
+    about: Mapping[str, Any] = field(default_factory=dict)
+    """Fixed facts added to every answer (broker address, app id)."""
 
 
-def register(app: faust.App, rt: Runtime) -> None:
-    boards = rt.tables["boards"]
-    confirmed = Confirmations(boards)
-    observed_topic = rt.topic(topics.OBSERVED)
-    observed_name = rt.settings.topic(topics.OBSERVED.name)
-    partitions = rt.settings.topic_partitions
-
-    def _local_rows() -> list[dict[str, Any]]:
-        """This worker's boards (of partitions it owns), each with its last confirmation."""
-        mine = owned_partitions(app, observed_name)
-        rows = owned(board_items(boards), lambda k: str(k).split(":", 1)[0], mine, partitions)
-        return [{"board": b, "observed_at": confirmed.get(f"{b['sportradar_id']}:{b['bookmaker']}")} for b in rows]
-
-    def _split(rows: list[dict[str, Any]]) -> tuple[list[Any], dict[str, str]]:
-        conf = {f"{r['board']['sportradar_id']}:{r['board']['bookmaker']}": r["observed_at"] for r in rows}
-        return [r["board"] for r in rows], conf
-
-    @app.page("/health")
-    class Health(View):
-        async def get(self, request: Request) -> Response:
-            down: dict[str, str] = {}
-            broker_error = await broker_reachable(rt.settings.kafka_bootstrap)
-            if broker_error:
-                down["broker"] = broker_error
-            try:
-                await check_database(rt.engine, timeout_s=2.0)
-            except Exception as exc:
-                down["database"] = str(exc)
-            body: dict[str, Any] = {
-                "status": "ok" if not down else "down",
-                "broker": rt.settings.kafka_bootstrap,
-                "app_id": rt.settings.app_id,
-                "worker": str(app.conf.canonical_url),
-                "partitions": sorted(owned_partitions(app, observed_name)),
-                # ready: partitions assigned and their tables recovered (no rebalance under way)
-                "ready": bool(not app.rebalancing and _recovered(app)),
-                "checked_at": utc_now().isoformat(),
-            }
-            if down:
-                body["down"] = down
-            return self.json(body, status=200 if not down else 503)
-
-    list_cache = ResponseCache(LIST_MAX_AGE_S)
-
-    def _render_events(rows: list[dict[str, Any]], flt: dict[str, str], failed: list[str]) -> tuple[int, bytes, bool]:
-        """The list's body from gathered rows (pure CPU: runs in a thread, off the event loop)."""
-        values, conf = _split(rows)
+async def health(view: View, request: Request, h: Health) -> Response:
+    down: dict[str, str] = {}
+    for part, check in h.checks.items():
         try:
-            events = events_list(values, conf, utc_now(), flt)
-        except ValueError as exc:
-            return 400, json.dumps({"error": str(exc)}).encode(), True
-        body: dict[str, Any] = {"count": len(events), "events": events}
-        if failed:
-            body["partial"] = {"workers_not_answering": failed}
-        return 200, json.dumps(body, separators=(",", ":")).encode(), not failed
+            await check()
+        except Exception as exc:
+            down[part] = str(exc)
+    body: dict[str, Any] = {
+        "status": "ok" if not down else "down",
+        **h.about,
+        "worker": engine.worker_url(h.app),
+        "partitions": sorted(engine.owned_partitions(h.app, h.observed_topic)),
+        # ready: partitions assigned and their tables recovered (no rebalance under way)
+        "ready": engine.is_ready(h.app),
+        "checked_at": utc_now().isoformat(),
+    }
+    if down:
+        body["down"] = down
+    return view.json(body, status=200 if not down else 503)
 
-    @app.page("/odds/events")
-    class Events(View):
-        async def get(self, request: Request) -> Response:
-            async def build() -> tuple[int, bytes, bool]:
-                rows, failed = await gather_json(self, request, _local_rows())
-                if is_local_request(request):
-                    return 200, json.dumps({"items": rows}, separators=(",", ":")).encode(), True
-                flt = {k: v for k in ("tournament", "kickoff_from", "kickoff_to", "q") if (v := request.query.get(k))}
-                return await asyncio.to_thread(_render_events, rows, flt, failed)
 
-            status, body = await list_cache.get(str(request.url.path_qs), build)
-            return self.bytes(body, content_type="application/json", status=status)
+@dataclass(frozen=True, slots=True)
+class Boards:
+    """What the board's views work with."""
 
-    @app.page("/odds/events/{sportradar_id}")
-    class EventDetail(View):
-        async def get(self, request: Request, sportradar_id: str) -> Response:
-            routed = await route_by_key(self, request, observed_topic, sportradar_id)
-            if routed is not None:
-                return routed
-            values = [b for bm in BOOKMAKERS if (b := boards.get(f"{sportradar_id}:{bm}")) is not None]
-            conf = {f"{sportradar_id}:{bm}": c for bm in BOOKMAKERS if (c := confirmed.get(f"{sportradar_id}:{bm}"))}
-            detail = event_detail(sportradar_id, values, conf, utc_now())
-            if detail is None:
-                return self.json({"error": f"unknown event {sportradar_id}"}, status=404)
-            return self.json(detail)
+    app: faust.App
+    boards: Any
+    """The ``boards`` table."""
+    observed: TopicT
+    """The Faust topic ``odds.observed``: the table's partitions are its partitions."""
+    partitions: int
+    cache: ResponseCache = field(default_factory=lambda: ResponseCache(LIST_MAX_AGE_S))
+
+
+def _local_rows(b: Boards) -> list[dict[str, Any]]:
+    """This worker's boards (of partitions it owns), each with its last confirmation."""
+    confirmed = Confirmations(b.boards)
+    items = owned_items(b.app, BOARDS, b.boards, b.observed.get_topic_name(), b.partitions)
+    return [{"board": board, "observed_at": confirmed.get(key)} for key, board in items]
+
+
+def _render_events(rows: list[dict[str, Any]], flt: dict[str, str], failed: list[str]) -> tuple[int, bytes, bool]:
+    """The list's body from gathered rows (pure CPU: runs in a thread, off the event loop)."""
+    values = [r["board"] for r in rows]
+    conf = {board_key(r["board"]["sportradar_id"], r["board"]["bookmaker"]): r["observed_at"] for r in rows}
+    try:
+        listed = events_list(values, conf, utc_now(), flt)
+    except ValueError as exc:
+        return 400, json.dumps({"error": str(exc)}).encode(), True
+    body: dict[str, Any] = {"count": len(listed), "events": listed}
+    if failed:
+        body["partial"] = {"workers_not_answering": failed}
+    return 200, json.dumps(body, separators=(",", ":")).encode(), not failed
+
+
+async def events(view: View, request: Request, b: Boards) -> Response:
+    """``GET /odds/events``: every worker's boards, filtered, at most ``LIST_MAX_AGE_S`` old."""
+
+    async def build() -> tuple[int, bytes, bool]:
+        rows, failed = await gather_json(view, request, _local_rows(b))
+        if is_local_request(request):
+            return 200, json.dumps({"items": rows}, separators=(",", ":")).encode(), True
+        flt = {k: v for k in ("tournament", "kickoff_from", "kickoff_to", "q") if (v := request.query.get(k))}
+        return await asyncio.to_thread(_render_events, rows, flt, failed)
+
+    status, body = await b.cache.get(str(request.url.path_qs), build)
+    return view.bytes(body, content_type="application/json", status=status)
+
+
+async def event(view: View, request: Request, b: Boards, *, sportradar_id: str) -> Response:
+    """``GET /odds/events/{sportradar_id}``: answered by the worker owning the event."""
+    routed = await route_by_key(view, request, b.observed, sportradar_id)
+    if routed is not None:
+        return routed
+    confirmed = Confirmations(b.boards)
+    keys = [board_key(sportradar_id, bm) for bm in NAMES]
+    values = [board for key in keys if (board := b.boards.get(key)) is not None]
+    conf = {key: at for key in keys if (at := confirmed.get(key))}
+    detail = event_detail(sportradar_id, values, conf, utc_now())
+    if detail is None:
+        return view.json({"error": f"unknown event {sportradar_id}"}, status=404)
+    return view.json(detail)

@@ -45,11 +45,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agents.board_state import board_record
 from agents.odds_rules import apply_observation, stored_quotes
-from projections.wire import ObservedBoard
+from oddstream.runtime.procs import EmbeddedBroker
 from streams.clock import format_ts
 from streams.events import OddsObserved, decode, derive_id, encode
-from streams.runtime.procs import EmbeddedBroker
 from streams.sources.world import build_world
+from streams.wire import ObservedBoard
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PARTITIONS = 8
@@ -287,11 +287,11 @@ async def run_faust(url: str, topic_name: str, scenario: str, n: int, repeat: in
 
 def start_broker(kind: str, work_dir: Path) -> EmbeddedBroker:
     if kind == "kafka":
-        from streams.runtime.kafka_jvm import start_kafka
+        from oddstream.runtime.kafka_jvm import start_kafka
 
         broker = start_kafka(work_dir / "kafka")
     else:
-        from streams.runtime.tansu import start_tansu
+        from oddstream.runtime.tansu import start_tansu
 
         broker = start_tansu(work_dir / "tansu")
     _STARTED.append(broker)

@@ -26,11 +26,11 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaProducer
 
+from oddstream.runtime.kafka_jvm import start_kafka
+from oddstream.runtime.postgres import start_postgres
+from oddstream.runtime.procs import ManagedProcess, free_port, wait_for_tcp
 from streams.clock import utc_now
 from streams.events import OddsObserved, encode
-from streams.runtime.kafka_jvm import start_kafka
-from streams.runtime.postgres import start_postgres
-from streams.runtime.procs import ManagedProcess, free_port, wait_for_tcp
 from streams.settings import Settings
 
 
@@ -162,7 +162,7 @@ def main() -> int:
         port, web = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSTREAM_")}
         sim = ManagedProcess(
-            [sys.executable, "-m", "streams.cli", "simulate", "--port", str(port), "--events", str(args.events)],
+            [sys.executable, "-m", "oddstream.cli", "simulate", "--port", str(port), "--events", str(args.events)],
             log_path=work / "sim.log",
             env={**env, "ODDSTREAM_SIMULATOR_TICK_S": "2"},
         )
@@ -180,7 +180,7 @@ def main() -> int:
             }
         )
         worker = ManagedProcess(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "oddstream.cli", "worker"],
             log_path=work / "worker.log",
             env={**env, **settings.to_child_env()},
         )

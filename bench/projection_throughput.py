@@ -31,13 +31,13 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from oddstream.runtime.kafka_jvm import start_kafka
+from oddstream.runtime.postgres import start_postgres
+from oddstream.runtime.procs import ManagedProcess, free_port
 from projections.replay import replay, topic_partitions
 from projections.rows import line_value
 from streams.clock import utc_now
 from streams.events import OddsObserved, derive_id, encode
-from streams.runtime.kafka_jvm import start_kafka
-from streams.runtime.postgres import start_postgres
-from streams.runtime.procs import ManagedProcess, free_port
 from streams.settings import Settings
 
 BOOKMAKERS = ("betpawa", "sportybet", "bet9ja")
@@ -356,7 +356,7 @@ def main() -> int:
         for n in range(args.workers):
             procs.append(
                 ManagedProcess(
-                    [sys.executable, "-m", "streams.cli", "worker"],
+                    [sys.executable, "-m", "oddstream.cli", "worker"],
                     log_path=work / f"worker-{n}.log",
                     env={**env, **settings.with_(web_port=free_port()).to_child_env()},
                 )

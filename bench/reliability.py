@@ -35,8 +35,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from streams.runtime.kafka_jvm import start_kafka
-from streams.runtime.postgres import start_postgres
+from oddstream.runtime.kafka_jvm import start_kafka
+from oddstream.runtime.postgres import start_postgres
 from tests.reliability import scenarios as sc
 
 
@@ -63,8 +63,8 @@ def _fuzz_parsers(n: int, seed: int) -> list[dict[str, Any]]:
     from agents.scrape import observed_event
     from streams.events import InvalidEvent, OddsObserved, decode, encode
     from streams.sources.model import SourceError
-    from streams.sources.registry import PARSERS
-    from tests.reliability.test_hostile_parsers import FIXTURES, NOW, SAMPLES, _mutate, _paths
+    from streams.sources.registry import bookmaker
+    from tests.reliability.test_hostile_parsers import FIXTURES, LISTED_SR_ID, NOW, SAMPLES, _mutate, _paths
 
     rng = random.Random(seed)
     leaves: list[Any] = [None, True, 0, -1, 1.5, float("nan"), "", "x", "1.00", [], {}, "2026-13-45T99:99:99"]
@@ -78,7 +78,7 @@ def _fuzz_parsers(n: int, seed: int) -> list[dict[str, Any]]:
                 how = rng.choice(["replace", "delete", "stringify", "numberify"])
                 doc = _mutate(doc, path, how, rng.choice(leaves))
             try:
-                parsed = PARSERS[bm](doc)
+                parsed = bookmaker(bm).parse(doc, LISTED_SR_ID)
             except SourceError as exc:
                 tally["rejected" if exc.cause.strip() else "unexplained"] += 1
                 continue

@@ -33,11 +33,12 @@ import aiohttp
 import structlog
 
 from agents.scrape import observed_event
+from oddstream.runtime.procs import ManagedProcess, free_port, wait_for_tcp
 from streams.clock import utc_now
 from streams.events import encode
-from streams.runtime.procs import ManagedProcess, free_port, wait_for_tcp
-from streams.sources.cycle import LIMITS, Sources, run_cycle
+from streams.sources.cycle import Sources, run_cycle
 from streams.sources.model import ParsedEvent
+from streams.sources.registry import NAMES, bookmaker
 from streams.sources.simulator import parse_latency
 
 REFERENCE_S = 508.6
@@ -71,7 +72,7 @@ async def _cycle(url: str, scenario: str) -> Run:
 
     connector = aiohttp.TCPConnector(limit=200)
     async with aiohttp.ClientSession(connector=connector) as session:
-        sources = Sources({bm: url for bm in LIMITS}, session)
+        sources = Sources({bm: url for bm in NAMES}, session)
         started = time.perf_counter()
         result = await run_cycle(sources, observed, bookmakers=books)
         seconds = time.perf_counter() - started
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     env["ODDSTREAM_LOG_LEVEL"] = "WARNING"
     log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
     sim = ManagedProcess(
-        [sys.executable, "-m", "streams.cli", "simulate", "--port", str(port), "--events", str(args.events)],
+        [sys.executable, "-m", "oddstream.cli", "simulate", "--port", str(port), "--events", str(args.events)],
         log_path=log_dir / f"bench-scrape-simulator-{port}.log",
         name="simulator",
         env=env,
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     last = full[-1]
     bet9ja_events = last.listed.get("bet9ja", 0)
     b9 = latency["bet9ja"]
-    floor_s = bet9ja_events / LIMITS["bet9ja"] * b9.median_ms / 1000
+    bet9ja_in_flight = bookmaker("bet9ja").in_flight
+    floor_s = bet9ja_events / bet9ja_in_flight * b9.median_ms / 1000
     ref_per_event = REFERENCE_S / REFERENCE_EVENTS
     ours_per_event = cycle_s / last.matched_events if last.matched_events else float("nan")
     print()
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if floor_s:
         print(
             f"Bet9ja floor, computed:                {floor_s:7.1f} s   "
-            f"({bet9ja_events} events / {LIMITS['bet9ja']} x {b9.median_ms:.0f} ms)  "
+            f"({bet9ja_events} events / {bet9ja_in_flight} x {b9.median_ms:.0f} ms)  "
             f"cycle / floor = {cycle_s / floor_s:.2f}"
         )
     else:

@@ -6,7 +6,8 @@ replay locks the live projections' progress rows (the agents wait on that lock, 
 else), catches up to where the live projections had got, and swaps the fresh tables in, all in
 one transaction; the agents then go on from the replay's offsets. ``--since`` (or ``--in-place``)
 re-applies the events onto the live tables instead, which changes nothing already there: every
-write is idempotent. The same write path as the agents is used (``projections.store``).
+write is idempotent. The same write path as the agents is used (``projections.postgres.PgStore``),
+for the projections of the registry (``projections.registry``) in the groups asked for.
 """
 
 from __future__ import annotations
@@ -17,31 +18,31 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TextIO
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from projections import store, wire
-from projections.rows import Rec, days_of
-from projections.schema import PROJECTION_TABLES, REBUILD_SCHEMA, VIEW_DDL, table_ddl
-from streams import topics
-from streams.events import BaseEvent, InvalidEvent, OddsChanged
+from projections.postgres import PgStore, connect_pool
+from projections.registry import GROUPS, in_group, tables_of
+from projections.rows import Rec
+from projections.schema import REBUILD_SCHEMA, VIEW_DDL, table_ddl
+from projections.store import Projection
+from streams.events import InvalidEvent
 from streams.kafka import client_options
+from streams.retry import until_done
 from streams.settings import Settings
 
-__all__ = ["GROUPS", "ReplayBusy", "ReplayStats", "replay", "topic_partitions"]
+__all__ = ["ReplayBusy", "ReplayStats", "replay", "topic_partitions"]
 
 log = structlog.get_logger(__name__)
 
-# user-facing projection -> (progress name, topics) of the agents that feed it
-GROUPS: dict[str, tuple[tuple[str, tuple[topics.TopicSpec, ...]], ...]] = {
-    "odds": (("odds-changes", (topics.CHANGES,)), ("odds-observed", (topics.OBSERVED,))),
-    "runs": (("runs", (topics.SCRAPE_REQUESTS, topics.RUNS)),),
-}
 BATCH = 10_000
 REPLAY_LOCK = 7434004
+REPLAY_SUFFIX = "@replay"
+"""A replay's progress rows are its projections' names with this suffix, beside the live ones."""
 
 
 class ReplayBusy(RuntimeError):
@@ -89,20 +90,6 @@ class _Bar:
             self.out.flush()
 
 
-def _applier(name: str, schema: str, not_before: datetime | None) -> store.Applier:
-    if name == "odds-changes":
-        return store.changes_applier(schema, not_before=not_before)
-    if name == "odds-observed":
-        return store.observed_applier(schema)
-    return store.runs_applier(schema)
-
-
-def _types(name: str) -> list[type[BaseEvent]]:
-    from projections.agents import PROJECTIONS
-
-    return list(PROJECTIONS[name][1])
-
-
 async def topic_partitions(settings: Settings, names: Sequence[str]) -> list[TopicPartition]:
     """Every partition of these topics (missing topics have none)."""
     from aiokafka.admin import AIOKafkaAdminClient
@@ -125,30 +112,28 @@ async def _create_rebuild_schema(pool: asyncpg.Pool, groups: Sequence[str]) -> N
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(f"DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE")
         await conn.execute(f"CREATE SCHEMA {REBUILD_SCHEMA}")
-        for group in groups:
-            for table in PROJECTION_TABLES[group]:
-                await conn.execute(table_ddl(table, REBUILD_SCHEMA))
+        for table in tables_of(groups):
+            await conn.execute(table_ddl(table, REBUILD_SCHEMA))
 
 
 async def _swap(conn: asyncpg.Connection, groups: Sequence[str]) -> list[str]:
     """Move the rebuilt tables into ``public`` (inside the caller's transaction)."""
     moved = []
     await conn.execute("DROP VIEW IF EXISTS public.odds_current")
-    for group in groups:
-        for table in PROJECTION_TABLES[group]:
-            children = [
-                r["relname"]
-                for r in await conn.fetch(
-                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                    " WHERE i.inhparent = to_regclass($1)",
-                    f"{REBUILD_SCHEMA}.{table}",
-                )
-            ]
-            await conn.execute(f"DROP TABLE IF EXISTS public.{table} CASCADE")
-            await conn.execute(f"ALTER TABLE {REBUILD_SCHEMA}.{table} SET SCHEMA public")
-            for child in children:
-                await conn.execute(f"ALTER TABLE {REBUILD_SCHEMA}.{child} SET SCHEMA public")
-            moved.append(table)
+    for table in tables_of(groups):
+        children = [
+            r["relname"]
+            for r in await conn.fetch(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = to_regclass($1)",
+                f"{REBUILD_SCHEMA}.{table}",
+            )
+        ]
+        await conn.execute(f"DROP TABLE IF EXISTS public.{table} CASCADE")
+        await conn.execute(f"ALTER TABLE {REBUILD_SCHEMA}.{table} SET SCHEMA public")
+        for child in children:
+            await conn.execute(f"ALTER TABLE {REBUILD_SCHEMA}.{child} SET SCHEMA public")
+        moved.append(table)
     await conn.execute(VIEW_DDL.format(s="public"))
     await conn.execute(f"DROP SCHEMA {REBUILD_SCHEMA} CASCADE")
     return moved
@@ -167,36 +152,37 @@ async def replay(
     """Rebuild ``groups`` from the topics; see the module docstring."""
     assert settings.database_url is not None
     in_place = in_place or since is not None
-    schema = "public" if in_place else REBUILD_SCHEMA
-    names = {name: [settings.topic(s.name) for s in specs] for g in groups for name, specs in GROUPS[g]}
-    name_of_topic = {t: name for name, ts in names.items() for t in ts}
-    replay_name = {name: f"{name}@replay" for name in names}
-    if retention_days is None:
-        from projections.retention import retention_days_of
-
-        retention_days = retention_days_of(settings)
-    not_before = store.retention_cutoff(retention_days)
+    projections = in_group(groups)
+    topics_of = {p.name: [settings.topic(spec.name) for spec in p.topics] for p in projections}
+    readers: dict[str, list[Projection]] = {}
+    for p in projections:
+        for topic in topics_of[p.name]:
+            readers.setdefault(topic, []).append(p)
+    replay_names = [f"{p.name}{REPLAY_SUFFIX}" for p in projections]
+    days = settings.history_retention_days if retention_days is None else retention_days
 
     stats = ReplayStats()
     started = time.monotonic()
-    pool = await store.connect_pool(settings.database_url, size=4)
+    pool = await connect_pool(settings.database_url, size=4)
     guard = await pool.acquire()  # holds the session lock: one replay at a time per database
     if not await guard.fetchval("select pg_try_advisory_lock($1)", REPLAY_LOCK):
         await pool.release(guard)
         await pool.close()
         raise ReplayBusy("another `oddstream replay` is running against this database")
+    store = PgStore(
+        pool, schema="public" if in_place else REBUILD_SCHEMA, retention_days=days, progress_suffix=REPLAY_SUFFIX
+    )
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await consumer.start()
-    cache = store.PartitionCache()
     try:
         async with pool.acquire() as conn:
             await conn.execute(
-                "DELETE FROM public.projection_progress WHERE projection = ANY($1::text[])", list(replay_name.values())
+                "DELETE FROM public.projection_progress WHERE projection = ANY($1::text[])", replay_names
             )
         if not in_place:
             await _create_rebuild_schema(pool, groups)
 
-        tps = await topic_partitions(settings, list(name_of_topic))
+        tps = await topic_partitions(settings, sorted(readers))
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         if since is not None:
@@ -209,21 +195,17 @@ async def replay(
         targets = dict(ends)
         bar = _Bar(sum(max(targets[tp] - starts[tp], 0) for tp in tps), out)
 
-        async def apply(pending: dict[str, list[Rec]]) -> None:
-            for name, recs in pending.items():
-                if not recs:
-                    continue
-                if name == "odds-changes":
-                    changed = [r.event for r in recs if isinstance(r.event, OddsChanged)]
-                    await store.ensure_partitions(pool, days_of(changed, not_before=not_before), cache, schema)
-                applier = _applier(name, schema, not_before)
-
-                async def once(recs: list[Rec] = recs, applier: store.Applier = applier, name: str = name) -> Any:
-                    return await store.write_batch(pool, replay_name[name], recs, applier, schema=schema)
-
-                done = await store.write_with_retry(once, projection=replay_name[name], events=len(recs))
-                stats.events_applied += done.events
-                stats.rows_written += done.rows
+        async def apply(pending: dict[str, tuple[Projection, list[Rec]]]) -> None:
+            for projection, recs in pending.values():
+                if recs:
+                    done = await until_done(
+                        "replay write",
+                        partial(store.write, projection, recs),
+                        projection=projection.name,
+                        events=len(recs),
+                    )
+                    stats.events_applied += done.events
+                    stats.rows_written += done.rows
 
         async def read_until_targets() -> None:
             while True:
@@ -231,19 +213,21 @@ async def replay(
                 if not remaining:
                     return
                 batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=BATCH)
-                pending: dict[str, list[Rec]] = {name: [] for name in names}
+                pending: dict[str, tuple[Projection, list[Rec]]] = {p.name: (p, []) for p in projections}
                 for tp, records in batches.items():
-                    name = name_of_topic[tp.topic]
                     for record in records:
                         if record.offset >= targets[tp]:
                             continue
                         stats.events_read += 1
-                        try:
-                            ev = wire.read(record.value, _types(name))
-                        except InvalidEvent:
-                            stats.invalid += 1  # the worker dead-lettered it when it first came
-                            continue
-                        pending[name].append(Rec(tp.topic, tp.partition, record.offset, ev))
+                        invalid = False
+                        for projection in readers[tp.topic]:
+                            try:
+                                ev = projection.read(record.value)
+                            except InvalidEvent:
+                                invalid = True  # the worker dead-lettered it when it first came
+                                continue
+                            pending[projection.name][1].append(Rec(tp.topic, tp.partition, record.offset, ev))
+                        stats.invalid += invalid
                 await apply(pending)
                 bar.update(stats.events_read)
 
@@ -253,10 +237,11 @@ async def replay(
             if before_swap is not None:
                 await before_swap()
             # lock the live projections' progress: their agents wait on it, holding nothing else
+            live_keys = [
+                (p.name, tp.topic, tp.partition) for p in projections for tp in tps if tp.topic in topics_of[p.name]
+            ]
+            live_names, live_topics, live_parts = ([k[i] for k in live_keys] for i in range(3))
             async with pool.acquire() as lock_conn, lock_conn.transaction():
-                live_topics = [tp.topic for tp in tps]
-                live_parts = [tp.partition for tp in tps]
-                live_names = [name_of_topic[tp.topic] for tp in tps]
                 await lock_conn.execute(
                     'INSERT INTO public.projection_progress (projection, topic, partition, "offset")'
                     " SELECT * , -1 FROM unnest($1::text[], $2::text[], $3::int[]) ON CONFLICT DO NOTHING",
@@ -280,13 +265,14 @@ async def replay(
                 await lock_conn.execute(
                     'UPDATE public.projection_progress AS g SET "offset" = greatest(g."offset", r."offset"),'
                     " updated_at = now() FROM public.projection_progress AS r"
-                    " WHERE r.projection = g.projection || '@replay' AND r.topic = g.topic"
+                    " WHERE r.projection = g.projection || $2 AND r.topic = g.topic"
                     " AND r.partition = g.partition AND g.projection = ANY($1::text[])",
-                    list(names),
+                    [p.name for p in projections],
+                    REPLAY_SUFFIX,
                 )
         async with pool.acquire() as conn:
             await conn.execute(
-                "DELETE FROM public.projection_progress WHERE projection = ANY($1::text[])", list(replay_name.values())
+                "DELETE FROM public.projection_progress WHERE projection = ANY($1::text[])", replay_names
             )
         bar.update(stats.events_read, force=True)
         bar.close()

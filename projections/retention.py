@@ -13,29 +13,21 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import structlog
 
-from streams.settings import Settings
+from projections.postgres import PgStore
+from streams.clock import utc_now
 
 __all__ = [
     "CHECK_INTERVAL_S",
-    "DEFAULT_RETENTION_DAYS",
     "RETENTION_LOCK",
     "drop_expired",
     "expired",
-    "retention_days_of",
+    "sweep",
 ]
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_RETENTION_DAYS = 14
-"""Until ``Settings.history_retention_days`` (``ODDSTREAM_HISTORY_RETENTION_DAYS``) exists; 0 keeps all."""
 CHECK_INTERVAL_S = 3600.0
 RETENTION_LOCK = 7434003
-
-
-def retention_days_of(settings: Settings) -> int:
-    """``Settings.history_retention_days`` once it exists (``ODDSTREAM_HISTORY_RETENTION_DAYS``)."""
-    value = getattr(settings, "history_retention_days", None)
-    return DEFAULT_RETENTION_DAYS if value is None else int(value)
 
 
 _NAME = re.compile(r"odds_history_p(\d{8})")
@@ -58,7 +50,7 @@ async def drop_expired(
     pool: asyncpg.Pool, days: int, *, now: datetime | None = None, schema: str = "public"
 ) -> list[str]:
     """Drop expired partitions if this worker wins the sweep lock; returns what was dropped."""
-    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    today = (now or utc_now()).astimezone(UTC).date()
     async with pool.acquire() as conn:
         if not await conn.fetchval("select pg_try_advisory_lock($1)", RETENTION_LOCK):
             return []
@@ -81,3 +73,14 @@ async def drop_expired(
             return dropped
         finally:
             await conn.execute("select pg_advisory_unlock($1)", RETENTION_LOCK)
+
+
+async def sweep(store: PgStore) -> None:
+    """One retention pass of the live store (a timer's body): a failed sweep is retried at the next tick."""
+    if not store.retention_days:
+        return
+    try:
+        if await drop_expired(await store.pool(), store.retention_days, schema=store.schema):
+            store.partitions.forget()
+    except Exception:
+        log.exception("history retention sweep failed")

@@ -15,12 +15,17 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from projections.wire import JsonText, ObservedHead
+import structlog
+
+from streams.clock import parse_ts
 from streams.events import BaseEvent, OddsChanged, OddsObserved
+from streams.run_rules import apply_run_event
+from streams.wire import JsonText, ObservedHead
 
 __all__ = [
     "CURRENT_COLUMNS",
     "HISTORY_COLUMNS",
+    "RUN_COLUMNS",
     "STAGE_COLUMNS",
     "Rec",
     "change_rows",
@@ -30,8 +35,12 @@ __all__ = [
     "history_rows",
     "json_text",
     "line_value",
+    "run_ids",
+    "run_rows",
     "sport_event_rows",
 ]
+
+log = structlog.get_logger(__name__)
 
 HISTORY_COLUMNS = (
     "event_id",
@@ -187,3 +196,76 @@ def sport_event_rows(events: Iterable[OddsObserved | ObservedHead]) -> list[Row]
             row[1:5] = [ev.home_team, ev.away_team, ev.tournament, ev.kickoff_at]
             row[7], row[8] = ev.observed_at, ev.event_id
     return [(*r[:5], sorted(r[5]), *r[6:]) for r in out.values()]
+
+
+RUN_COLUMNS = (
+    "run_id",
+    "status",
+    "trigger",
+    "requested_at",
+    "started_at",
+    "last_heartbeat_at",
+    "finished_at",
+    "stale_detected_at",
+    "observed",
+    "failed",
+    "errors",
+    "state",
+    "applied_event_ids",
+)
+RunsHeld = dict[str, tuple[dict[str, Any], list[str]]]
+"""``run_id`` -> (the run's state, the ids of the events folded into it)."""
+
+
+def run_ids(recs: Iterable[Rec]) -> list[str]:
+    """The runs a batch of run events touches, sorted (the order their rows are locked in)."""
+    return sorted({str(getattr(r.event, "run_id")) for r in recs})  # noqa: B009 - every run event has it
+
+
+def _ts(value: Any) -> datetime | None:
+    return None if value is None else parse_ts(str(value))
+
+
+def run_rows(held: RunsHeld, recs: Iterable[Rec]) -> list[Row]:
+    """The ``scrape_runs`` rows (``RUN_COLUMNS``) of the runs a batch changed: each run's stored state
+    in ``held``, the batch's run events folded in record order with the live table's own rules
+    (``streams.run_rules.apply_run_event``), an event already folded (by its id) skipped."""
+    states: dict[str, dict[str, Any] | None] = {run_id: state for run_id, (state, _) in held.items()}
+    applied: dict[str, list[str]] = {run_id: list(ids) for run_id, (_, ids) in held.items()}
+    touched: set[str] = set()
+    for r in recs:
+        ev = r.event
+        if isinstance(ev, ObservedHead):  # not a run event; never on the run topics
+            continue
+        run_id = str(getattr(ev, "run_id"))  # noqa: B009
+        seen = applied.setdefault(run_id, [])
+        if ev.event_id in seen:
+            continue
+        state, note = apply_run_event(states.get(run_id), ev)
+        if note:
+            log.info("late run event", run_id=run_id, note=note)
+        states[run_id] = state
+        seen.append(ev.event_id)
+        touched.add(run_id)
+    rows: list[Row] = []
+    for run_id in sorted(touched):
+        s = states[run_id]
+        assert s is not None
+        rows.append(
+            (
+                run_id,
+                s["status"],
+                s["trigger"],
+                _ts(s["requested_at"]),
+                _ts(s["started_at"]),
+                _ts(s["last_heartbeat_at"]),
+                _ts(s["finished_at"]),
+                _ts(s["stale_detected_at"]),
+                int(s["observed"]),
+                int(s["failed"]),
+                json_text(s["errors"]),
+                json_text(s),
+                applied[run_id],
+            )
+        )
+    return rows

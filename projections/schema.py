@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 __all__ = [
-    "PROJECTION_TABLES",
     "REBUILD_SCHEMA",
     "VIEW_DDL",
     "partition_ddl",
@@ -20,12 +19,6 @@ __all__ = [
 ]
 
 REBUILD_SCHEMA = "odds_rebuild"
-
-# projection name -> the tables it owns, in creation order
-PROJECTION_TABLES: dict[str, tuple[str, ...]] = {
-    "odds": ("odds_history", "odds_quotes", "board_confirmations", "sport_events"),
-    "runs": ("scrape_runs",),
-}
 
 _TABLES: dict[str, str] = {
     # one row per changed quote; partitioned by day so retention drops partitions. The partition
@@ -84,7 +77,7 @@ CREATE TABLE {s}.sport_events (
 );
 CREATE INDEX sport_events_kickoff ON {s}.sport_events (kickoff_at);
 """,
-    # folded with agents.run_rules.apply_run_event, exactly like the live runs table; the ids of
+    # folded with streams.run_rules.apply_run_event, exactly like the live runs table; the ids of
     # the events applied make a redelivered run event harmless
     "scrape_runs": """
 CREATE TABLE {s}.scrape_runs (

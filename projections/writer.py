@@ -8,7 +8,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["DatabaseUnavailable", "check_database", "create_schema", "make_engine", "migrate"]
+__all__ = ["DatabaseUnavailable", "check_database", "make_engine", "migrate"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,3 @@ async def migrate(engine: AsyncEngine) -> None:
     from projections.migrate import upgrade
 
     await upgrade(engine)
-
-
-create_schema = migrate
-"""Kept for callers of the first slice: the schema now comes from the migrations."""

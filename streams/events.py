@@ -28,7 +28,9 @@ from typing import Any, ClassVar, TypeVar, Union
 
 import orjson
 
+from streams import topics
 from streams.clock import format_ts, parse_ts, utc_now
+from streams.sources import registry
 from streams.upcasters import UPCASTERS, UpcastError, Upcasters
 
 __all__ = [
@@ -67,7 +69,7 @@ DEAD_LETTER_KEEP_BYTES = 256 * 1024
 """The largest record ``decode`` accepts. A full board (about 170 quotes) is some 30 KB; anything this
 big is a fault, and it stays small enough that its ``DeadLettered`` (original as base64) still fits
 Kafka's default 1 MB message limit."""
-BOOKMAKER_NAMES = ("betpawa", "sportybet", "bet9ja")
+BOOKMAKER_NAMES = registry.NAMES
 
 
 class InvalidEvent(ValueError):
@@ -113,8 +115,8 @@ class ScrapeRequested(BaseEvent):
     """A command: scrape these bookmakers (all when empty) for these events (all when empty)."""
 
     event_type: ClassVar[str] = "ScrapeRequested"
-    topic: ClassVar[str] = "odds.scrape-requests"
-    key_field: ClassVar[str] = "run_id"
+    topic: ClassVar[str] = topics.SCRAPE_REQUESTS.name
+    key_field: ClassVar[str] = topics.SCRAPE_REQUESTS.key
 
     run_id: str
     trigger: str
@@ -128,8 +130,8 @@ class OddsObserved(BaseEvent):
     """One bookmaker's whole market board for one event, as fetched."""
 
     event_type: ClassVar[str] = "OddsObserved"
-    topic: ClassVar[str] = "odds.observed"
-    key_field: ClassVar[str] = "sportradar_id"
+    topic: ClassVar[str] = topics.OBSERVED.name
+    key_field: ClassVar[str] = topics.OBSERVED.key
 
     run_id: str
     bookmaker: str
@@ -149,8 +151,8 @@ class OddsChanged(BaseEvent):
     """The quotes of one board whose prices or availability changed since the previous observation."""
 
     event_type: ClassVar[str] = "OddsChanged"
-    topic: ClassVar[str] = "odds.changes"
-    key_field: ClassVar[str] = "sportradar_id"
+    topic: ClassVar[str] = topics.CHANGES.name
+    key_field: ClassVar[str] = topics.CHANGES.key
 
     sportradar_id: str
     bookmaker: str
@@ -164,8 +166,8 @@ class OddsChanged(BaseEvent):
 class RunEvent(BaseEvent):
     """Base of the run lifecycle events on ``odds.runs``."""
 
-    topic: ClassVar[str] = "odds.runs"
-    key_field: ClassVar[str] = "run_id"
+    topic: ClassVar[str] = topics.RUNS.name
+    key_field: ClassVar[str] = topics.RUNS.key
 
     run_id: str
 
@@ -224,8 +226,8 @@ class RunStaleCheck(BaseEvent):
     """Internal command: the watchdog asks the run's owner to decide whether it is stale at ``now``."""
 
     event_type: ClassVar[str] = "RunStaleCheck"
-    topic: ClassVar[str] = "odds.run-checks"
-    key_field: ClassVar[str] = "run_id"
+    topic: ClassVar[str] = topics.RUN_CHECKS.name
+    key_field: ClassVar[str] = topics.RUN_CHECKS.key
 
     run_id: str
     now: datetime
@@ -236,8 +238,8 @@ class DeadLettered(BaseEvent):
     """A record a consumer could not accept, set aside with the reason and its original bytes."""
 
     event_type: ClassVar[str] = "DeadLettered"
-    topic: ClassVar[str] = "odds.dead-letters"
-    key_field: ClassVar[str] = "source_key"
+    topic: ClassVar[str] = topics.DEAD_LETTERS.name
+    key_field: ClassVar[str] = topics.DEAD_LETTERS.key
 
     source_topic: str
     partition: int

@@ -1,34 +1,38 @@
-"""How oddstream's Kafka clients connect: security (SASL/TLS), acks, idempotence, replication.
+"""How oddstream's Kafka clients connect, and the topics they need: security, idempotence, creation.
 
 Every Kafka client oddstream builds takes its options from here, so a managed cluster needs only
-the ``ODDSTREAM_KAFKA_*`` settings:
+the ``ODDSTREAM_KAFKA_*`` settings. Public aiokafka and Faust API only (the producer Faust runs is
+``streams.engine``'s):
 
 - ``client_options(settings)``: aiokafka keyword arguments (security protocol, SASL, TLS context);
 - ``faust_credentials(settings)``: the same for Faust's ``broker_credentials``;
-- ``IdempotentProducer``: Faust's aiokafka producer with ``enable_idempotence`` (acks=all);
 - ``resolve_idempotence(settings)``: ``auto`` becomes ``on`` when the broker grants a producer id
   (InitProducerId, what an idempotent producer asks first), else ``off`` with a warning. Apache
-  Kafka grants it; the embedded Tansu 0.6.0 rejects aiokafka's request (see BROKERS.md).
+  Kafka grants it; the embedded Tansu 0.6.0 rejects aiokafka's request (see BROKERS.md);
+- ``ensure_topics(settings)``: the contract's topics and the tables' compacted changelogs, created
+  at start when missing (``streams.topics`` declares them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from faust.auth import SASLCredentials, SSLCredentials
-from faust.transport.drivers.aiokafka import Producer as FaustAIOKafkaProducer
-from faust.transport.producer import ProducerBuffer
 
+from streams import topics
 from streams.settings import Settings
 
 __all__ = [
-    "DurableProducer",
-    "IdempotentProducer",
+    "BrokerUnavailable",
+    "check_broker",
     "client_options",
+    "ensure_topics",
     "faust_credentials",
     "resolve_idempotence",
     "ssl_context",
@@ -75,65 +79,6 @@ def faust_credentials(settings: Settings) -> SASLCredentials | SSLCredentials | 
     return None
 
 
-class DurableProducer(FaustAIOKafkaProducer):
-    """Faust's producer whose ``flush`` also drains the table-write buffer before offsets commit.
-
-    A table write (``table[key] = value``) goes through Faust's ``ProducerBuffer``, which a
-    background task hands to aiokafka one record at a time. Faust commits source offsets after
-    ``producer.flush()``, but the aiokafka driver's flush waits only for what aiokafka already
-    holds: changelog records still in the buffer, or dequeued and not yet handed over, were not
-    waited for. A worker killed right after such a commit restarted with its table older than its
-    committed offsets, and the lost board never came back (tests/reliability finds this under
-    SIGKILL). Here ``flush`` returns only when the buffer is empty and nothing is in hand, then
-    waits for aiokafka's deliveries as before; a commit can no longer overtake a table write.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_hand = 0
-        buffer = cast(ProducerBuffer, self.buffer)
-        send = buffer._send_pending
-
-        async def counted(fut: Any) -> None:
-            # runs synchronously from the moment the buffer's task dequeued ``fut``
-            self._in_hand += 1
-            try:
-                await send(fut)
-            finally:
-                self._in_hand -= 1
-
-        buffer._send_pending = counted  # type: ignore[method-assign]  # count what the task holds
-
-    # how long a flush waits for the buffer before going on as Faust's own flush would: a send stuck
-    # in aiokafka (metadata, a full accumulator) must delay commits, not stop them for good
-    drain_timeout_s: float = 15.0
-
-    async def flush(self) -> None:
-        buffer = self.buffer
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.drain_timeout_s
-        while buffer.size or self._in_hand:
-            if buffer.state != "running" and buffer.size:
-                raise RuntimeError("cannot flush: the producer buffer is not running")
-            if loop.time() > deadline:
-                log.warning(
-                    "producer buffer not drained; flushing what aiokafka holds",
-                    waited_s=self.drain_timeout_s,
-                    buffered=buffer.size,
-                    in_hand=self._in_hand,
-                )
-                break
-            await asyncio.sleep(0.005)
-        await super().flush()
-
-
-class IdempotentProducer(DurableProducer):
-    """Faust's producer with ``enable_idempotence``: a retried send is written once per partition."""
-
-    def _settings_extra(self) -> Mapping[str, Any]:
-        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
-
-
 async def _grants_producer_id(settings: Settings, timeout_s: float) -> bool:
     from aiokafka import AIOKafkaClient
     from aiokafka.errors import for_code
@@ -173,3 +118,64 @@ async def resolve_idempotence(settings: Settings, timeout_s: float = 30.0) -> Se
     else:
         log.info("producers are idempotent")
     return settings.with_(kafka_idempotence="on" if granted else "off")
+
+
+class BrokerUnavailable(RuntimeError):
+    """The configured Kafka broker did not answer."""
+
+
+async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> list[str]:
+    """Create the contract's topics (``settings.topic_partitions`` each) and the tables' compacted
+    changelogs when missing; returns the names created.
+
+    The changelogs are created here, before any worker writes, because Faust's own lazy creation
+    raced the first writes on a fresh cluster (PartitionsMismatch: the changelog had 0 partitions).
+    Raises ``BrokerUnavailable`` with the address when the broker cannot be reached in ``timeout_s``.
+    """
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except (TimeoutError, KafkaConnectionError, KafkaError, OSError) as exc:
+        await admin.close()
+        raise BrokerUnavailable(f"Kafka broker at {settings.kafka_bootstrap} is unreachable: {exc!r}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        wanted: dict[str, dict[str, str]] = {settings.topic(t.name): {} for t in topics.TOPICS}
+        compacted = {"cleanup.policy": "compact"}
+        wanted.update({topics.changelog_topic(settings.app_id, table): compacted for table in topics.TABLES})
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            # another process may create them in the meantime
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name,
+                            settings.topic_partitions,
+                            settings.kafka_replication_factor,
+                            topic_configs=wanted[name],
+                        )
+                        for name in missing
+                    ],
+                    timeout_ms=int(timeout_s * 1000),
+                )
+            log.info("topics created", topics=missing, partitions=settings.topic_partitions)
+        return missing
+    finally:
+        await admin.close()
+
+
+async def check_broker(settings: Settings, timeout_s: float = 2.0) -> None:
+    """Return when one bootstrap server accepts a TCP connection; ``BrokerUnavailable`` with each
+    server's reason otherwise (for ``/health``: cheap, and says nothing of the cluster's state)."""
+    errors = []
+    for server in settings.kafka_bootstrap.split(","):
+        host, _, port = server.rpartition(":")
+        try:
+            async with asyncio.timeout(timeout_s):
+                _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+            return
+        except (OSError, TimeoutError) as exc:
+            errors.append(f"{server}: {exc!r}")
+    raise BrokerUnavailable("; ".join(errors))

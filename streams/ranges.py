@@ -9,6 +9,7 @@ range here first. The state never depends on Kafka's committed offsets being rig
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streams.kafka import client_options
 from streams.settings import Settings
 
-__all__ = ["Gap", "RawRecord", "read_range"]
+__all__ = ["Gap", "RangeReader", "RawRecord", "range_reader", "read_range"]
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +46,10 @@ class RawRecord:
             key if isinstance(key, bytes) else None,
             value if isinstance(value, bytes) else None,
         )
+
+
+RangeReader = Callable[[str, int, int, int], Awaitable[list[RawRecord]]]
+"""``(topic, partition, start, end)`` -> the records of offsets ``[start, end)`` that exist, read from the broker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,15 @@ async def read_range(settings: Settings, gap: Gap, *, timeout_s: float = 30.0) -
                     raise TimeoutError(f"reading {gap.topic}/{gap.partition} [{gap.start}, {gap.end})")
     finally:
         await consumer.stop()
+
+
+def range_reader(settings: Settings) -> RangeReader:
+    """``read_range`` as ``(topic, partition, start, end)`` -> records, for ``streams.sequencing.in_sequence``."""
+
+    async def read(topic: str, partition: int, start: int, end: int) -> list[RawRecord]:
+        return await read_range(settings, Gap(topic, partition, start, end))
+
+    return read
 
 
 def _fields(gap: Gap) -> dict[str, object]:

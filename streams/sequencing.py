@@ -1,6 +1,7 @@
 """Applying a partition strictly in sequence: what to skip, what to apply, which gaps to read first.
 
-Pure: no broker, no table. ``applied`` is the last offset whose effects are stored with the
+``plan`` and the watch are pure (no broker, no table); ``in_sequence`` applies a plan to a batch,
+reading its gaps through the function it is given. ``applied`` is the last offset whose effects are stored with the
 state (None when the state has never seen the partition); ``offsets`` are the offsets the consumer
 delivered, ascending. Offsets at or below ``applied`` were applied already and are skipped; a
 delivered offset beyond the next expected one leaves a gap that must be read and applied first.
@@ -8,10 +9,15 @@ delivered offset beyond the next expected one leaves a gap that must be read and
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
-__all__ = ["PartitionWatch", "Plan", "lost_acks", "plan", "stalled"]
+import structlog
+
+__all__ = ["Located", "PartitionWatch", "Plan", "Sequenced", "in_sequence", "lost_acks", "plan", "stalled"]
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +105,87 @@ class PartitionWatch:
             lost_acks(committed, committed_before, applied, applied_before),
             stalled(applied, applied_before, end_before),
         )
+
+
+class Located(Protocol):
+    """A record that knows where it was: topic, partition, offset."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+R = TypeVar("R", bound=Located)
+
+
+@dataclass(frozen=True, slots=True)
+class Sequenced(Generic[R]):
+    """A batch made ready to apply: ``records`` in order per partition, gaps read in."""
+
+    records: list[R]
+    skipped: int
+    """Delivered records at or below the stored offset: applied already."""
+    gap_records: int
+    """Records read from the broker because the consumer had skipped past them."""
+
+
+async def in_sequence(
+    records: Sequence[R],
+    applied: Callable[[str, int], int | None],
+    read_gap: Callable[[str, int, int, int], Awaitable[list[R]]] | None,
+    *,
+    consumer: str,
+) -> Sequenced[R]:
+    """Apply each partition in sequence from its stored offset: the one way every stateful consumer
+    (the board, each projection) makes a delivered batch safe to apply.
+
+    ``applied(topic, partition)`` is the last offset whose effects are stored with the consumer's
+    state (None: never seen); records at or below it are dropped. A delivered record beyond the next
+    expected offset leaves a gap, ``read_gap(topic, partition, start, end)`` reads the records of
+    ``[start, end)`` from the broker, and they are put in front of it (without ``read_gap``, a reader
+    that sees every record, such as a replay, applies what it has). Records keep their delivered
+    order otherwise. The state therefore never depends on Kafka's committed offsets being right.
+    """
+    by_tp: dict[tuple[str, int], list[int]] = {}
+    for r in records:
+        by_tp.setdefault((r.topic, r.partition), []).append(r.offset)
+    keep: set[tuple[str, int, int]] = set()
+    before: dict[tuple[str, int, int], tuple[int, int]] = {}
+    skipped = 0
+    for (topic, partition), offsets in by_tp.items():
+        steps = plan(applied(topic, partition), offsets)
+        skipped += steps.skipped
+        gap: tuple[int, int] | None = None
+        for step in steps.steps:
+            if isinstance(step, tuple):
+                gap = step
+                continue
+            keep.add((topic, partition, offsets[step]))
+            if gap is not None:
+                before[(topic, partition, offsets[step])] = gap
+                gap = None
+    out: list[R] = []
+    filled = 0
+    for r in records:
+        where = (r.topic, r.partition, r.offset)
+        if where not in keep:
+            continue
+        keep.discard(where)  # a record delivered twice in one batch is applied once
+        if read_gap is not None and (gap := before.get(where)) is not None:
+            missing = await read_gap(r.topic, r.partition, gap[0], gap[1])
+            log.warning(
+                "read a gap the consumer skipped",
+                consumer=consumer,
+                topic=r.topic,
+                partition=r.partition,
+                start=gap[0],
+                end=gap[1],
+                records=len(missing),
+            )
+            filled += len(missing)
+            out.extend(missing)
+        out.append(r)
+    return Sequenced(out, skipped, filled)

@@ -13,15 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BOOKMAKERS", "Settings", "SettingsError"]
+from streams.sources.registry import BOOKMAKERS
 
-BOOKMAKERS: tuple[str, ...] = ("betpawa", "sportybet", "bet9ja")
+__all__ = ["Settings", "SettingsError"]
 
-_LIVE_URLS = {
-    "betpawa": "https://www.betpawa.ng",
-    "sportybet": "https://www.sportybet.com",
-    "bet9ja": "https://sports.bet9ja.com",
-}
+
+def _url_variable(bookmaker: str) -> str:
+    return f"ODDSTREAM_{bookmaker.upper()}_URL"
 
 
 class SettingsError(ValueError):
@@ -114,6 +112,8 @@ class Settings:
     """PEM file of the CA that signed the brokers' certificates; None trusts the system store."""
     web_advertised_host: str | None = None
     """Host other workers reach this one at; None: ``web_host``, or the hostname when binding all addresses."""
+    history_retention_days: int = 14
+    """Days of ``odds_history`` kept (whole daily partitions dropped); 0 keeps everything."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,9 +121,9 @@ class Settings:
         sources = env.get("ODDSTREAM_SOURCES", "simulated") or "simulated"
         if sources not in ("simulated", "live"):
             raise SettingsError(f"ODDSTREAM_SOURCES must be 'simulated' or 'live', got {sources!r}")
-        urls = {bm: env[f"ODDSTREAM_{bm.upper()}_URL"] for bm in BOOKMAKERS if env.get(f"ODDSTREAM_{bm.upper()}_URL")}
+        urls = {b.name: url for b in BOOKMAKERS if (url := env.get(_url_variable(b.name)))}
         if sources == "live":
-            urls = {**_LIVE_URLS, **urls}
+            urls = {**{b.name: b.live_url for b in BOOKMAKERS}, **urls}
         return cls(
             kafka_url=env.get("ODDSTREAM_KAFKA_URL") or None,
             database_url=env.get("ODDSTREAM_DATABASE_URL") or None,
@@ -146,6 +146,7 @@ class Settings:
             simulator_faults=env.get("ODDSTREAM_SIMULATOR_FAULTS", ""),
             log_level=(env.get("ODDSTREAM_LOG_LEVEL") or "INFO").upper(),
             web_advertised_host=env.get("ODDSTREAM_WEB_ADVERTISED_HOST") or None,
+            history_retention_days=_int(env, "ODDSTREAM_HISTORY_RETENTION_DAYS", 14),
             **_kafka_from_env(env),
         )
 
@@ -182,6 +183,7 @@ class Settings:
             "ODDSTREAM_SIMULATOR_LATENCY": self.simulator_latency,
             "ODDSTREAM_SIMULATOR_FAULTS": self.simulator_faults,
             "ODDSTREAM_LOG_LEVEL": self.log_level,
+            "ODDSTREAM_HISTORY_RETENTION_DAYS": str(self.history_retention_days),
         }
         if self.kafka_url:
             env["ODDSTREAM_KAFKA_URL"] = self.kafka_url
@@ -189,7 +191,7 @@ class Settings:
         if self.database_url:
             env["ODDSTREAM_DATABASE_URL"] = self.database_url
         for bm, url in self.bookmaker_urls.items():
-            env[f"ODDSTREAM_{bm.upper()}_URL"] = url
+            env[_url_variable(bm)] = url
         return env
 
     def describe(self) -> str:

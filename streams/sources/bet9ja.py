@@ -17,12 +17,14 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 
 import aiohttp
+import structlog
 
 from streams.sources import mapping as reg
 from streams.sources.http import JsonClient
-from streams.sources.model import Outcome, ParsedEvent, Quote, SourceError
+from streams.sources.model import Bookmaker, Outcome, ParsedEvent, Quote, SourceError, Target
 
 __all__ = [
+    "BOOK",
     "BOOKMAKER",
     "CACHE_VERSION",
     "DEFAULT_HEADERS",
@@ -37,6 +39,8 @@ __all__ = [
 ]
 
 BOOKMAKER: Final = "bet9ja"
+IN_FLIGHT: Final = 15  # requests in flight at most
+DELAY_S: Final = 0.025  # slept after each request, holding its slot
 SPORTS_PATH: Final = "/desktop/feapi/PalimpsestAjax/GetSports"
 EVENTS_PATH: Final = "/desktop/feapi/PalimpsestAjax/GetEventsInGroupV2"
 EVENT_PATH: Final = "/desktop/feapi/PalimpsestAjax/GetEvent"
@@ -54,6 +58,8 @@ DEFAULT_HEADERS: Final[Mapping[str, str]] = {
     ),
 }
 _EP_EVENT: Final = "event"
+
+log = structlog.get_logger(__name__)
 
 
 def _fail(cause: str, endpoint: str = _EP_EVENT) -> SourceError:
@@ -286,31 +292,43 @@ def parse_events_in_group(payload: object) -> list[tuple[str, str, datetime]]:
 
 
 class Bet9jaClient:
-    """Bet9ja over HTTP: 15 requests in flight and 25 ms after each by default (403 happens above)."""
+    """Bet9ja over HTTP: ``IN_FLIGHT`` requests in flight and ``DELAY_S`` after each by default (403 above)."""
 
     def __init__(
         self, base_url: str, session: aiohttp.ClientSession, *, cache_version: str = CACHE_VERSION, **options: Any
     ) -> None:
-        options.setdefault("concurrency", 15)
-        options.setdefault("delay_s", 0.025)
+        options.setdefault("concurrency", IN_FLIGHT)
+        options.setdefault("delay_s", DELAY_S)
         self.http = JsonClient(BOOKMAKER, base_url, session, headers=DEFAULT_HEADERS, **options)
         self._version = cache_version
-        self.skipped_without_sr_id = 0
 
-    async def list_events(self) -> list[tuple[str, str, datetime]]:
-        """(platform id, SR id, kickoff) of every soccer event with an SR id, groups in parallel."""
+    async def discover(self, errors: list[SourceError]) -> list[Target]:
+        """(platform ``ID``, SR id, kickoff) of every soccer event with an SR id, groups fetched in
+        parallel; a group that fails is appended to ``errors``. Events without an SR id cannot be
+        matched (by design, not an error): they are counted in the log."""
         sports = await self.http.get_json("sports", SPORTS_PATH, {"DISP": "0", "v_cache_version": self._version})
-        groups = parse_sports(sports)
 
-        async def one(group: str) -> list[tuple[str, str, datetime]]:
+        async def one(group: str) -> tuple[list[tuple[str, str, datetime]], int]:
             params = {"GROUPID": group, "DISP": "0", "GROUPMARKETID": "1", "v_cache_version": self._version}
-            return parse_events_in_group(await self.http.get_json("events", EVENTS_PATH, params))
+            payload = await self.http.get_json("events", EVENTS_PATH, params)
+            events = parse_events_in_group(payload)
+            return events, len(payload["D"]["E"]) - len(events)
 
-        seen: dict[str, tuple[str, str, datetime]] = {}
-        for page in await asyncio.gather(*(one(g) for g in groups)):
-            for item in page:
-                seen.setdefault(item[0], item)
-        return list(seen.values())
+        targets: dict[str, Target] = {}
+        without_sr = 0
+        for result in await asyncio.gather(*(one(g) for g in parse_sports(sports)), return_exceptions=True):
+            if isinstance(result, SourceError):
+                errors.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                events, skipped = result
+                without_sr += skipped
+                for event_id, sr_id, kickoff in events:
+                    targets.setdefault(event_id, Target(BOOKMAKER, event_id, sr_id, kickoff))
+        if without_sr:
+            log.info("scrape.unmatchable", bookmaker=BOOKMAKER, events_without_sportradar_id=without_sr)
+        return list(targets.values())
 
     async def fetch_event(self, event_id: str) -> dict[str, Any]:
         if not event_id.isdigit():
@@ -320,3 +338,18 @@ class Bet9jaClient:
         if not isinstance(payload, dict):
             raise _fail("response is not an object")
         return payload
+
+
+def _parse_listed(payload: Any, listed_sportradar_id: str | None) -> ParsedEvent:
+    # a live answer may lack EXTID: the SR id the event list gave is the fallback
+    return parse_event(payload, sportradar_id=listed_sportradar_id)
+
+
+BOOK: Final = Bookmaker(
+    name=BOOKMAKER,
+    live_url="https://sports.bet9ja.com",
+    in_flight=IN_FLIGHT,
+    delay_s=DELAY_S,
+    client=Bet9jaClient,
+    parse_event=_parse_listed,
+)

@@ -25,9 +25,10 @@ import structlog
 
 from streams.clock import parse_ts
 from streams.sources.http import JsonClient
-from streams.sources.model import Outcome, ParsedEvent, Quote, SourceError
+from streams.sources.model import Bookmaker, Outcome, ParsedEvent, Quote, SourceError, Target
 
 __all__ = [
+    "BOOK",
     "BOOKMAKER",
     "DEFAULT_HEADERS",
     "EVENT_PATH",
@@ -41,11 +42,14 @@ __all__ = [
 ]
 
 BOOKMAKER: Final = "betpawa"
+IN_FLIGHT: Final = 50  # requests in flight at most
+DELAY_S: Final = 0.0  # slept after each request, holding its slot
 LIST_PATH: Final = "/api/sportsbook/v4/events/lists/by-queries"
 EVENT_PATH: Final = "/api/sportsbook/v4/events/{event_id}"
 LIST_TAKE: Final = 100  # the API caps `take` at 100
 FOOTBALL_CATEGORY: Final = "2"
 _MAX_PAGES: Final = 1000  # 100k events: a guard against a server that never returns a short page
+_PAGE_WAVE: Final = 4  # list pages fetched at once
 
 DEFAULT_HEADERS: Final[Mapping[str, str]] = {
     "x-pawa-brand": "betpawa-nigeria",
@@ -370,10 +374,11 @@ class BetPawaClient:
         base_url: str,
         session: aiohttp.ClientSession,
         *,
-        concurrency: int = 50,
+        concurrency: int = IN_FLIGHT,
         timeout_s: float = 10,
         attempts: int = 3,
         backoff_s: float = 0.5,
+        delay_s: float = DELAY_S,
         brand: str = "betpawa-nigeria",
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -384,6 +389,7 @@ class BetPawaClient:
             session,
             headers={**DEFAULT_HEADERS, "x-pawa-brand": brand},
             concurrency=concurrency,
+            delay_s=delay_s,
             timeout_s=timeout_s,
             attempts=attempts,
             backoff_s=backoff_s,
@@ -392,25 +398,31 @@ class BetPawaClient:
             require_json_type=True,
         )
 
-    async def list_events(self, *, event_type: str = "UPCOMING") -> list[str]:
-        """Ids of every football event, paging ``skip`` by ``take=100`` until a short page."""
-        ids: list[str] = []
-        seen: set[str] = set()
-        for page in range(_MAX_PAGES):
-            query = build_list_query(skip=page * LIST_TAKE, take=LIST_TAKE, event_type=event_type)
-            params = {"q": json.dumps(query, separators=(",", ":"))}
-            payload = await self._get_json(_EP_LIST, LIST_PATH, params)
-            page_ids = parse_event_list(payload)
-            for event_id in page_ids:
-                if event_id not in seen:  # pages shift while events start; keep the first sighting
-                    seen.add(event_id)
-                    ids.append(event_id)
-            if len(page_ids) < LIST_TAKE:
-                break
-        else:
-            raise SourceError(BOOKMAKER, _EP_LIST, f"more than {_MAX_PAGES} pages")
-        log.debug("betpawa.list_events", count=len(ids), pages=page + 1)
-        return ids
+    async def discover(self, errors: list[SourceError]) -> list[Target]:
+        """Every football event listed, paging ``skip`` by ``take=100`` in waves of a few pages at once
+        (the count is only known from a short page); a failed page is appended to ``errors``."""
+        targets: dict[str, Target] = {}
+        page = 0
+        while True:
+            wave = range(page, page + _PAGE_WAVE)
+            results = await asyncio.gather(*(self.list_page(p * LIST_TAKE) for p in wave), return_exceptions=True)
+            short = answered = False
+            for result in results:
+                if isinstance(result, SourceError):
+                    errors.append(result)
+                    continue
+                if isinstance(result, BaseException):
+                    raise result
+                answered = True
+                for event_id, sr_id, kickoff in result:
+                    # pages shift while events start; keep the first sighting
+                    targets.setdefault(event_id, Target(BOOKMAKER, event_id, sr_id, kickoff))
+                short = short or len(result) < LIST_TAKE
+            page += _PAGE_WAVE
+            if short or not answered:  # the list's end; or no page of the wave answered: it is down
+                return list(targets.values())
+            if page >= _MAX_PAGES:
+                raise SourceError(BOOKMAKER, _EP_LIST, f"more than {_MAX_PAGES} pages")
 
     async def list_page(self, skip: int) -> list[tuple[str, str | None, datetime | None]]:
         """One page (``take=100``) of event summaries: (id, SR id or None, kickoff or None)."""
@@ -429,3 +441,17 @@ class BetPawaClient:
 
     async def _get_json(self, endpoint: str, path: str, params: Mapping[str, str] | None) -> Any:
         return await self._http.get_json(endpoint, path, params)
+
+
+def _parse_listed(payload: Any, listed_sportradar_id: str | None) -> ParsedEvent:
+    return parse_event(payload)  # the detail always carries its SportRadar id (widgets)
+
+
+BOOK: Final = Bookmaker(
+    name=BOOKMAKER,
+    live_url="https://www.betpawa.ng",
+    in_flight=IN_FLIGHT,
+    delay_s=DELAY_S,
+    client=BetPawaClient,
+    parse_event=_parse_listed,
+)

@@ -1,7 +1,7 @@
-"""One scrape cycle over the three bookmakers (no Faust, no broker): discover, match, fetch, parse.
+"""One scrape cycle over the configured bookmakers (no Faust, no broker): discover, match, fetch, parse.
 
-``Sources`` holds one client per bookmaker for the life of a process, so every run shares the
-bookmakers' limits (BetPawa 50, SportyBet 50, Bet9ja 15 in flight, Bet9ja 25 ms after each request).
+``Sources`` holds one client per bookmaker of the registry that has a base URL, for the life of a
+process, so every run shares each book's limits (``Bookmaker.in_flight``, ``Bookmaker.delay_s``).
 ``run_cycle`` discovers on the wanted bookmakers in parallel and fetches each event from every
 bookmaker that lists it, most urgent kickoff first (ties broken by SportRadar id, so the three books
 walk the same order). Each bookmaker starts fetching as soon as its own discovery is done and works
@@ -20,20 +20,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Final
 
 import aiohttp
 import structlog
 
-from streams.sources import bet9ja, betpawa, sportybet
-from streams.sources.bet9ja import Bet9jaClient
-from streams.sources.betpawa import LIST_TAKE, BetPawaClient
-from streams.sources.model import ParsedEvent, SourceError
-from streams.sources.sportybet import SportyBetClient
+from streams.sources import registry
+from streams.sources.model import BookClient, Bookmaker, ParsedEvent, SourceError, Target
 
 __all__ = [
-    "BOOKMAKERS",
-    "LIMITS",
     "BookCounts",
     "CycleResult",
     "Sources",
@@ -42,23 +37,9 @@ __all__ = [
     "run_cycle",
 ]
 
-BOOKMAKERS: Final = ("betpawa", "sportybet", "bet9ja")
-LIMITS: Final[Mapping[str, int]] = {"betpawa": 50, "sportybet": 50, "bet9ja": 15}
-BET9JA_DELAY_S: Final = 0.025
-_BETPAWA_PAGE_WAVE: Final = 4  # list pages fetched at once (the count is only known from a short page)
 _FAR_FUTURE: Final = datetime.max.replace(tzinfo=UTC)
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One event as one bookmaker lists it: what to fetch."""
-
-    bookmaker: str
-    event_id: str  # the bookmaker's own id (SportyBet: sr:match:<n>)
-    sportradar_id: str | None  # None: only the event detail will say (BetPawa list without widgets)
-    kickoff_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -96,12 +77,8 @@ class CycleResult:
         return sum(c.errors for c in self.counts.values())
 
 
-class _Client(Protocol):
-    async def fetch_event(self, event_id: str) -> dict[str, Any]: ...
-
-
 class Sources:
-    """The bookmaker clients of one process (one shared aiohttp session, per-bookmaker limits)."""
+    """The bookmaker clients of one process (one shared aiohttp session, each book's limits)."""
 
     def __init__(
         self,
@@ -113,105 +90,15 @@ class Sources:
         backoff_s: float = 0.5,
     ) -> None:
         self.urls = dict(urls)
-        common: dict[str, Any] = {"timeout_s": timeout_s, "attempts": attempts, "backoff_s": backoff_s}
-        self.clients: dict[str, Any] = {}
-        if "betpawa" in urls:
-            self.clients["betpawa"] = BetPawaClient(urls["betpawa"], session, concurrency=LIMITS["betpawa"], **common)
-        if "sportybet" in urls:
-            self.clients["sportybet"] = SportyBetClient(
-                urls["sportybet"], session, concurrency=LIMITS["sportybet"], **common
-            )
-        if "bet9ja" in urls:
-            self.clients["bet9ja"] = Bet9jaClient(
-                urls["bet9ja"], session, concurrency=LIMITS["bet9ja"], delay_s=BET9JA_DELAY_S, **common
-            )
+        self.books: dict[str, Bookmaker] = {b.name: b for b in registry.configured(urls)}
+        self.clients: dict[str, BookClient] = {
+            name: book.make_client(urls[name], session, timeout_s=timeout_s, attempts=attempts, backoff_s=backoff_s)
+            for name, book in self.books.items()
+        }
 
     @property
     def bookmakers(self) -> list[str]:
-        return [bm for bm in BOOKMAKERS if bm in self.clients]
-
-
-# -- discovery ------------------------------------------------------------------------------------
-
-
-async def _discover_betpawa(client: BetPawaClient, errors: list[SourceError]) -> list[Target]:
-    targets: dict[str, Target] = {}
-    page = 0
-    while True:
-        wave = range(page, page + _BETPAWA_PAGE_WAVE)
-        results = await asyncio.gather(*(client.list_page(p * LIST_TAKE) for p in wave), return_exceptions=True)
-        done = False
-        for result in results:
-            if isinstance(result, SourceError):
-                errors.append(result)
-                continue
-            if isinstance(result, BaseException):
-                raise result
-            for event_id, sr_id, kickoff in result:
-                targets.setdefault(event_id, Target("betpawa", event_id, sr_id, kickoff))
-            done = done or len(result) < LIST_TAKE
-        page += _BETPAWA_PAGE_WAVE
-        if done or page >= 1000:
-            return list(targets.values())
-
-
-async def _gather_pages(calls: Sequence[Awaitable[Any]], errors: list[SourceError]) -> list[Any]:
-    pages = []
-    for result in await asyncio.gather(*calls, return_exceptions=True):
-        if isinstance(result, SourceError):
-            errors.append(result)
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            pages.append(result)
-    return pages
-
-
-async def _discover_sportybet(client: SportyBetClient, errors: list[SourceError]) -> list[Target]:
-    http = client.http
-    tree = await http.get_json("tournaments", sportybet.TOURNAMENTS_PATH, client._params(sportId=sportybet.FOOTBALL))
-
-    async def one(tournament_id: str) -> list[tuple[str, datetime]]:
-        body = [{"sportId": sportybet.FOOTBALL, "marketId": sportybet.LIST_MARKETS, "tournamentId": [[tournament_id]]}]
-        return sportybet.parse_events_page(await http.post_json("events", sportybet.EVENTS_PATH, body))
-
-    pages = await _gather_pages([one(t) for t in sportybet.parse_tournaments(tree)], errors)
-    targets: dict[str, Target] = {}
-    for page in pages:
-        for event_id, kickoff in page:
-            targets.setdefault(event_id, Target("sportybet", event_id, sportybet.sportradar_id(event_id), kickoff))
-    return list(targets.values())
-
-
-async def _discover_bet9ja(client: Bet9jaClient, errors: list[SourceError]) -> tuple[list[Target], int]:
-    http, version = client.http, client._version
-    sports = await http.get_json("sports", bet9ja.SPORTS_PATH, {"DISP": "0", "v_cache_version": version})
-
-    async def one(group: str) -> tuple[list[tuple[str, str, datetime]], int]:
-        params = {"GROUPID": group, "DISP": "0", "GROUPMARKETID": "1", "v_cache_version": version}
-        payload = await http.get_json("events", bet9ja.EVENTS_PATH, params)
-        events = bet9ja.parse_events_in_group(payload)
-        return events, len(payload["D"]["E"]) - len(events)
-
-    pages = await _gather_pages([one(g) for g in bet9ja.parse_sports(sports)], errors)
-    targets: dict[str, Target] = {}
-    without_sr = 0
-    for events, skipped in pages:
-        without_sr += skipped
-        for event_id, sr_id, kickoff in events:
-            targets.setdefault(event_id, Target("bet9ja", event_id, sr_id, kickoff))
-    return list(targets.values()), without_sr
-
-
-async def _discover(bm: str, client: Any, errors: list[SourceError]) -> list[Target]:
-    if bm == "betpawa":
-        return await _discover_betpawa(client, errors)
-    if bm == "sportybet":
-        return await _discover_sportybet(client, errors)
-    targets, without_sr = await _discover_bet9ja(client, errors)
-    if without_sr:
-        log.info("scrape.unmatchable", bookmaker=bm, events_without_sportradar_id=without_sr)
-    return targets
+        return list(self.books)
 
 
 def match_targets(
@@ -252,19 +139,6 @@ def match_targets(
 # -- fetching -------------------------------------------------------------------------------------
 
 
-def _parse(bm: str, payload: Any, target: Target) -> ParsedEvent:
-    try:
-        if bm == "betpawa":
-            return betpawa.parse_event(payload)
-        if bm == "sportybet":
-            return sportybet.parse_event(payload)
-        return bet9ja.parse_event(payload, sportradar_id=target.sportradar_id)
-    except SourceError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a parser gap must not end the cycle
-        raise SourceError(bm, "event", f"unparseable: {type(exc).__name__}: {exc}") from exc
-
-
 async def run_cycle(
     sources: Sources,
     on_observed: Callable[[ParsedEvent], Awaitable[None]],
@@ -290,7 +164,7 @@ async def run_cycle(
         for the other books' discovery (kickoffs agree across books; the match is for the counts)."""
         errors: list[SourceError] = []
         try:
-            targets = await _discover(bm, sources.clients[bm], errors)
+            targets = await sources.clients[bm].discover(errors)
         except SourceError as exc:
             errors.append(exc)
             targets = []
@@ -314,13 +188,13 @@ async def run_cycle(
         return ordered[bm]
 
     async def worker(bm: str, queue: deque[Target]) -> None:
-        client: _Client = sources.clients[bm]
+        client, book = sources.clients[bm], sources.books[bm]
         counts = result.counts[bm]
         while queue:
             target = queue.popleft()
             try:
                 payload = await client.fetch_event(target.event_id)
-                parsed = _parse(bm, payload, target)
+                parsed = book.parse(payload, target.sportradar_id)
             except SourceError as exc:
                 counts.errors += 1
                 result.errors.append(exc)
@@ -335,7 +209,8 @@ async def run_cycle(
 
     async def book(bm: str) -> None:
         queue = deque(await discover(bm))
-        await asyncio.gather(*(worker(bm, queue) for _ in range(min(LIMITS[bm], len(queue)))))
+        in_flight = sources.books[bm].in_flight
+        await asyncio.gather(*(worker(bm, queue) for _ in range(min(in_flight, len(queue)))))
 
     await asyncio.gather(*(book(bm) for bm in wanted))
     result.elapsed_s = time.perf_counter() - started

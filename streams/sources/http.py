@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from agents.metrics import observe_request
+from streams.metrics import observe_request
 from streams.sources.model import SourceError
 
 __all__ = ["JsonClient"]

@@ -1,16 +1,22 @@
-"""The canonical board a source produces for one event: pure data, no I/O.
+"""What a source is and what it produces: a bookmaker as a value, and the canonical board. No I/O.
 
 A ``Quote`` is one canonical market at one line with its outcomes; a ``ParsedEvent`` is one
-bookmaker's whole board for one event, ready to become an ``OddsObserved``.
+bookmaker's whole board for one event, ready to become an ``OddsObserved``. A ``Target`` is one
+event as a bookmaker lists it. A ``Bookmaker`` is everything the rest of oddstream knows of one
+book: its name, live site, request limits, how to build its client (which discovers and fetches)
+and how to parse an event; ``streams.sources.registry`` holds one per book.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["Outcome", "ParsedEvent", "Quote", "SourceError"]
+import aiohttp
+
+__all__ = ["BookClient", "Bookmaker", "ClientFactory", "Outcome", "ParsedEvent", "Quote", "SourceError", "Target"]
 
 
 class SourceError(Exception):
@@ -64,3 +70,73 @@ class ParsedEvent:
     kickoff_at: datetime  # aware UTC
     markets: tuple[Quote, ...]
     unmapped: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One event as one bookmaker lists it: what to fetch."""
+
+    bookmaker: str
+    event_id: str  # the bookmaker's own id (SportyBet: sr:match:<n>)
+    sportradar_id: str | None  # None: only the event detail will say (BetPawa list without widgets)
+    kickoff_at: datetime | None
+
+
+class BookClient(Protocol):
+    """One bookmaker's API for the cycle: discover what it lists, fetch one event's detail."""
+
+    async def discover(self, errors: list[SourceError]) -> list[Target]:
+        """Every event the book lists (de-duplicated by its id). A page that fails is appended to
+        ``errors`` and the rest goes on; a failure nothing can be listed without is raised."""
+        ...
+
+    async def fetch_event(self, event_id: str) -> Any:
+        """The raw event detail as the API answers it (``SourceError`` on any failure)."""
+        ...
+
+
+ClientFactory = Callable[..., BookClient]
+"""``(base_url, session, *, concurrency, delay_s, timeout_s, attempts, backoff_s)`` -> a client."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bookmaker:
+    """One bookmaker, as everything that iterates the registry needs it."""
+
+    name: str
+    """The wire name: ``OddsObserved.bookmaker``, ``ODDSTREAM_<NAME>_URL``, the CLI's choices."""
+    live_url: str
+    """The real site's base URL (``ODDSTREAM_SOURCES=live``)."""
+    in_flight: int
+    """Requests in flight at most (the book throttles above it)."""
+    delay_s: float
+    """Slept after each request while holding its slot."""
+    client: ClientFactory
+    parse_event: Callable[[Any, str | None], ParsedEvent]
+    """``(event detail payload, SportRadar id as listed or None)`` -> the canonical board."""
+
+    def make_client(
+        self, base_url: str, session: aiohttp.ClientSession, *, timeout_s: float, attempts: int, backoff_s: float
+    ) -> BookClient:
+        return self.client(
+            base_url,
+            session,
+            concurrency=self.in_flight,
+            delay_s=self.delay_s,
+            timeout_s=timeout_s,
+            attempts=attempts,
+            backoff_s=backoff_s,
+        )
+
+    def parse(self, payload: Any, listed_sportradar_id: str | None = None) -> ParsedEvent:
+        """The worker's parse of one event detail: the board, or ``SourceError`` with the cause.
+
+        A parser gap (a key or type the parser did not expect) is a ``SourceError`` too, so one odd
+        event never ends a cycle; ``oddstream parse`` and the hostile-parser tests call exactly this.
+        """
+        try:
+            return self.parse_event(payload, listed_sportradar_id)
+        except SourceError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SourceError(self.name, "event", f"unparseable: {type(exc).__name__}: {exc}") from exc

@@ -21,9 +21,10 @@ import aiohttp
 from streams.sources import mapping as reg
 from streams.sources.http import JsonClient
 from streams.sources.mapping import MarketEntry
-from streams.sources.model import Outcome, ParsedEvent, Quote, SourceError
+from streams.sources.model import Bookmaker, Outcome, ParsedEvent, Quote, SourceError, Target
 
 __all__ = [
+    "BOOK",
     "BOOKMAKER",
     "DEFAULT_HEADERS",
     "EVENTS_PATH",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 BOOKMAKER: Final = "sportybet"
+IN_FLIGHT: Final = 50  # requests in flight at most
+DELAY_S: Final = 0.0  # slept after each request, holding its slot
 TOURNAMENTS_PATH: Final = "/api/ng/factsCenter/popularAndSportList"
 EVENTS_PATH: Final = "/api/ng/factsCenter/pcEvents"
 EVENT_PATH: Final = "/api/ng/factsCenter/event"
@@ -324,23 +327,28 @@ class SportyBetClient:
     """
 
     def __init__(self, base_url: str, session: aiohttp.ClientSession, **options: Any) -> None:
-        options.setdefault("concurrency", 50)
+        options.setdefault("concurrency", IN_FLIGHT)
         self.http = JsonClient(BOOKMAKER, base_url, session, headers=DEFAULT_HEADERS, **options)
 
-    async def list_events(self) -> list[tuple[str, datetime]]:
-        """Every football event (id, kickoff), de-duplicated by id, tournaments fetched in parallel."""
+    async def discover(self, errors: list[SourceError]) -> list[Target]:
+        """Every football event (``sr:match:<n>``, kickoff) of the tournament tree, tournaments fetched in
+        parallel; a tournament that fails is appended to ``errors``."""
         tree = await self.http.get_json("tournaments", TOURNAMENTS_PATH, self._params(sportId=FOOTBALL))
-        tournaments = parse_tournaments(tree)
 
         async def one(tournament_id: str) -> list[tuple[str, datetime]]:
             body = [{"sportId": FOOTBALL, "marketId": LIST_MARKETS, "tournamentId": [[tournament_id]]}]
             return parse_events_page(await self.http.post_json("events", EVENTS_PATH, body))
 
-        seen: dict[str, datetime] = {}
-        for page in await asyncio.gather(*(one(t) for t in tournaments)):
-            for event_id, kickoff in page:
-                seen.setdefault(event_id, kickoff)
-        return list(seen.items())
+        targets: dict[str, Target] = {}
+        for result in await asyncio.gather(*(one(t) for t in parse_tournaments(tree)), return_exceptions=True):
+            if isinstance(result, SourceError):
+                errors.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                for event_id, kickoff in result:
+                    targets.setdefault(event_id, Target(BOOKMAKER, event_id, sportradar_id(event_id), kickoff))
+        return list(targets.values())
 
     async def fetch_event(self, event_id: str) -> dict[str, Any]:
         """The raw ``factsCenter/event`` envelope of ``sr:match:<n>`` (prematch product)."""
@@ -353,3 +361,17 @@ class SportyBetClient:
     @staticmethod
     def _params(**extra: str) -> dict[str, str]:
         return {**extra, "productId": "3", "_t": str(int(time.time() * 1000))}
+
+
+def _parse_listed(payload: Any, listed_sportradar_id: str | None) -> ParsedEvent:
+    return parse_event(payload)  # the SportRadar id is the event id itself
+
+
+BOOK: Final = Bookmaker(
+    name=BOOKMAKER,
+    live_url="https://www.sportybet.com",
+    in_flight=IN_FLIGHT,
+    delay_s=DELAY_S,
+    client=SportyBetClient,
+    parse_event=_parse_listed,
+)

@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from streams.runtime.procs import ManagedProcess, free_port, wait_for_tcp
+from oddstream.runtime.procs import ManagedProcess, free_port, wait_for_tcp
 from streams.settings import Settings
 
 IN_CI = bool(os.environ.get("CI"))
@@ -94,7 +94,7 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             _say(config, f"integration broker: testcontainers Kafka at {chosen.url}")
             yield chosen
         return
-    from streams.runtime import kafka_jvm
+    from oddstream.runtime import kafka_jvm
 
     if forced != "tansu" and kafka_jvm.java_and_maven_available():
         started = time.monotonic()
@@ -110,7 +110,7 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         finally:
             kafka.stop()
         return
-    from streams.runtime.tansu import start_tansu, tansu_version
+    from oddstream.runtime.tansu import start_tansu, tansu_version
 
     tansu = start_tansu(tmp_path_factory.mktemp("tansu"))
     chosen = TestBroker("tansu", tansu_version(), tansu.url)
@@ -164,7 +164,7 @@ def admin_dsn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         _say(request.config, "integration database: PostgreSQL on 127.0.0.1:5432")
         yield dsn
         return
-    from streams.runtime.postgres import start_postgres
+    from oddstream.runtime.postgres import start_postgres
 
     started = time.monotonic()
     db = start_postgres(tmp_path_factory.mktemp("pg"))
@@ -238,7 +238,7 @@ class Processes:
 
     def start(self, name: str, *args: str, settings: Settings | None = None, **extra: str) -> ManagedProcess:
         proc = ManagedProcess(
-            [sys.executable, "-m", "streams.cli", *args],
+            [sys.executable, "-m", "oddstream.cli", *args],
             log_path=self.tmp_path / "logs" / f"{name}-{len(self.procs)}.log",
             name=name,
             env=self.env(settings, **extra),
@@ -270,7 +270,7 @@ class Processes:
         self, *args: str, timeout_s: float = 120.0, settings: Settings | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "streams.cli", *args],
+            [sys.executable, "-m", "oddstream.cli", *args],
             env=self.env(settings),
             capture_output=True,
             text=True,

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from streams.runtime.procs import free_port
+from oddstream.runtime.procs import free_port
 from streams.settings import Settings
 from tests.integration.conftest import Processes, get_json
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.kafka import client_options, resolve_idempotence
+from streams.kafka import client_options, ensure_topics, resolve_idempotence
 from streams.settings import Settings
-from streams.topics import ensure_topics
 from tests.integration import conftest
 
 pytestmark = pytest.mark.integration

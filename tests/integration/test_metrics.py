@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.runtime.procs import free_port
+from oddstream.runtime.procs import free_port
 from streams.settings import Settings
 from tests.integration.conftest import Processes, get_json, wait_http
 
@@ -141,7 +141,7 @@ def two_worker_settings(request: pytest.FixtureRequest, settings: Settings, tmp_
     if request.param == "session-broker":
         yield settings
         return
-    from streams.runtime.tansu import start_tansu
+    from oddstream.runtime.tansu import start_tansu
 
     tansu = start_tansu(tmp_path / "tansu")
     try:

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from oddstream.app import create_app
 from streams import topics
-from streams.app import create_app
-from streams.kafka import DurableProducer
+from streams.engine import DurableProducer
+from streams.kafka import ensure_topics
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -35,10 +36,11 @@ async def _on_broker(settings: Settings, name: str) -> int:
 
 
 async def test_flush_returns_only_when_every_buffered_write_is_on_the_broker(settings: Settings) -> None:
-    await topics.ensure_topics(settings)
-    app, rt = create_app(settings)
+    await ensure_topics(settings)
+    worker = create_app(settings)
+    app = worker.app
     assert isinstance(app.producer, DurableProducer)
-    topic = rt.topics[topics.CHANGES.name]
+    topic = worker.channels[topics.CHANGES.name]
     publish = topic.publish_message
     handed = 0
 

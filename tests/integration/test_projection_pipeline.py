@@ -12,11 +12,11 @@ import time
 import asyncpg
 import pytest
 
-from projections.store import dsn_of
+from projections.postgres import dsn_of
 from streams.settings import Settings
 from tests.integration.conftest import Processes
-from tests.integration.projection_helpers import snapshot
 from tests.integration.test_replay import _caught_up, _diff, _replay, _scrape
+from tests.projection_world import snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.true_kafka]
 

@@ -1,16 +1,17 @@
-"""The projections' write path on real PostgreSQL: redelivery, disorder and failures change nothing.
+"""The projections' write path on what only real PostgreSQL and a real broker can show.
 
-These drive ``projections.store`` directly with records as Faust would hand them over (topic,
-partition, offset, event), so each delivery pattern is exact and repeatable; the end-to-end tests
-through a worker are in ``test_projection_pipeline.py``.
+Failures midway (an error after the rows, a connection killed), retention, the replay's DDL against
+the migrations, the migrations under concurrency, and a gap read back from Apache Kafka. The delivery
+scenarios both stores must pass are in ``tests/contract``; the end-to-end tests through a worker are
+in ``test_projection_pipeline.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -18,29 +19,26 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from projections import store
-from projections.agents import Projector, gap_reader
+from projections.agents import Projector
 from projections.migrate import upgrade
-from projections.rows import Rec, days_of
-from streams.events import BaseEvent, OddsChanged, OddsObserved, encode
-from streams.ranges import RawRecord
+from projections.postgres import PartitionCache, PgStore, connect_pool, dsn_of, ensure_partitions
+from projections.registry import ODDS_CHANGES
+from projections.rows import Rec
+from projections.store import Applied, Projection, SqlApplier
+from streams.events import BaseEvent, OddsChanged, encode
+from streams.kafka import ensure_topics
+from streams.ranges import range_reader
+from streams.retry import until_done
 from streams.settings import Settings
-from streams.topics import ensure_topics
-from tests.integration.projection_helpers import snapshot, world
+from tests.contract.test_projection_stores import PROJECTION_OF
+from tests.doubles import RecordingOutbox, as_records
+from tests.projection_world import snapshot, world
 
 pytestmark = pytest.mark.integration
 
-PARTITIONS = 4
-PROJECTION_OF = {
-    "odds.changes": "odds-changes",
-    "odds.observed": "odds-observed",
-    "odds.runs": "runs",
-    "odds.scrape-requests": "runs",
-}
-
 
 def _dsn(url: str) -> str:
-    return store.dsn_of(url)
+    return dsn_of(url)
 
 
 async def _migrated(database_url: str) -> asyncpg.Pool:
@@ -49,28 +47,7 @@ async def _migrated(database_url: str) -> asyncpg.Pool:
         await upgrade(engine)
     finally:
         await engine.dispose()
-    return await store.connect_pool(database_url, size=3)
-
-
-def as_records(events: Sequence[BaseEvent]) -> list[Rec]:
-    """Records with the offsets a keyed producer would give them, in the given order."""
-    next_offset: dict[tuple[str, int], int] = {}
-    out = []
-    for ev in events:
-        part = zlib.crc32(ev.key.encode()) % PARTITIONS
-        tp = (ev.topic, part)
-        off = next_offset.get(tp, 0)
-        next_offset[tp] = off + 1
-        out.append(Rec(ev.topic, part, off, ev))
-    return out
-
-
-def _applier(name: str) -> store.Applier:
-    return {
-        "odds-changes": store.changes_applier(),
-        "odds-observed": store.observed_applier(),
-        "runs": store.runs_applier(),
-    }[name]
+    return await connect_pool(database_url, size=3)
 
 
 async def project(
@@ -78,25 +55,22 @@ async def project(
     recs: Sequence[Rec],
     *,
     batch: int = 17,
-    wrap: Callable[[str, store.Applier], store.Applier] | None = None,
-) -> list[store.Applied]:
-    """Feed records to the projections in batches, per projection, as the agents would."""
-    cache = store.PartitionCache()
+    wrap: Callable[[str, SqlApplier], SqlApplier] | None = None,
+) -> list[Applied]:
+    """Feed records to the projections in batches, per projection, as the agents would; ``wrap``
+    stands between each projection and its SQL."""
+    store = PgStore(pool)
     results = []
-    by_projection: dict[str, list[Rec]] = {}
+    by_projection: dict[str, tuple[Projection, list[Rec]]] = {}
     for r in recs:
-        by_projection.setdefault(PROJECTION_OF[r.topic], []).append(r)
-    for name, mine in by_projection.items():
+        projection = PROJECTION_OF[r.topic]
+        by_projection.setdefault(projection.name, (projection, []))[1].append(r)
+    for projection, mine in by_projection.values():
+        if wrap is not None:
+            projection = replace(projection, apply=wrap(projection.name, projection.apply))
         for i in range(0, len(mine), batch):
-            chunk = mine[i : i + batch]
-            changed = [r.event for r in chunk if isinstance(r.event, OddsChanged)]
-            await store.ensure_partitions(pool, days_of(changed), cache)
-            applier = _applier(name) if wrap is None else wrap(name, _applier(name))
-
-            async def once(chunk: list[Rec] = chunk, applier: store.Applier = applier, name: str = name) -> Any:
-                return await store.write_batch(pool, name, chunk, applier)
-
-            results.append(await store.write_with_retry(once, projection=name, events=len(chunk), first_delay_s=0.01))
+            write = partial(store.write, projection, mine[i : i + batch])
+            results.append(await until_done("projection write", write, first_delay_s=0.01))
     return results
 
 
@@ -143,67 +117,14 @@ async def _drop_extra_databases(admin_dsn: str) -> Any:
             await conn.close()
 
 
-async def test_reference_world_fills_every_table(database_url: str, events: list[BaseEvent]) -> None:
-    ref = await _reference(database_url, events)
-    n_changes = sum(len(e.changes) for e in events if isinstance(e, OddsChanged))
-    assert len(ref["odds_history"]) == n_changes
-    assert len(ref["odds_current"]) == 6 * 3 * 4
-    assert len(ref["sport_events"]) == 6
-    assert {r[5] == ["bet9ja", "betpawa", "sportybet"] for r in ref["sport_events"]} == {True}
-    assert {r[3] for r in ref["sport_events"]} == {"Renamed League"}  # newest observation's names
-    assert [r[1] for r in ref["scrape_runs"]] == ["completed"] * 3
-    # a quote unchanged in the last cycle is confirmed at the last observation, changed earlier
-    last_obs = max(e.observed_at for e in events if isinstance(e, OddsObserved))
-    confirmed = {r[7] for r in ref["odds_current"] if r[4] != "[]"}
-    assert max(confirmed) == last_obs
-    assert any(r[7] > r[6] for r in ref["odds_current"])
-    gone = [r for r in ref["odds_current"] if r[4] == "[]"]
-    assert len(gone) == 3 and all(r[7] == r[6] for r in gone)
-
-
-async def test_duplicates_change_nothing(database_url: str, events: list[BaseEvent]) -> None:
-    ref = await _reference(database_url, events)
-    # every event delivered twice: redelivered records (same offsets) and re-produced ones (new offsets)
-    url = await _fresh_db(database_url, "dup")
-    pool = await _migrated(url)
-    try:
-        recs = as_records(events)
-        await project(pool, recs, batch=13)
-        again = await project(pool, recs, batch=29)  # a replay of the same offsets: all skipped
-        assert sum(a.events for a in again) == 0 and sum(a.rows for a in again) == 0
-        await project(pool, as_records(events + events)[len(events) :], batch=31)  # same events, new offsets
-        doubled = [e for e in events for _ in range(2)]
-        await project(pool, as_records(doubled), batch=7)  # duplicates inside one batch
-    finally:
-        await pool.close()
-    assert await snapshot(_dsn(url)) == ref
-
-
-async def test_out_of_order_delivery_changes_nothing(database_url: str, events: list[BaseEvent]) -> None:
-    ref = await _reference(database_url, events)
-    url = await _fresh_db(database_url, "ooo")
-    rng = random.Random(3)
-    # odds events in any order (partitions and topics interleave arbitrarily); run events keep
-    # their per-run order, which Kafka guarantees for one key
-    odds = [e for e in events if isinstance(e, OddsChanged | OddsObserved)]
-    runs = [e for e in events if not isinstance(e, OddsChanged | OddsObserved)]
-    rng.shuffle(odds)
-    pool = await _migrated(url)
-    try:
-        await project(pool, as_records(list(reversed(odds)) + runs), batch=5)
-    finally:
-        await pool.close()
-    assert await snapshot(_dsn(url)) == ref
-
-
 async def test_batches_failing_midway_change_nothing(database_url: str, events: list[BaseEvent]) -> None:
     ref = await _reference(database_url, events)
     url = await _fresh_db(database_url, "fail")
     failures: dict[str, int] = {}
 
-    def flaky(name: str, inner: store.Applier) -> store.Applier:
-        async def apply(conn: asyncpg.Connection, recs: list[Rec]) -> int:
-            written = await inner(conn, recs)  # the rows are in, the offsets not yet
+    def flaky(name: str, inner: SqlApplier) -> SqlApplier:
+        async def apply(conn: asyncpg.Connection, recs: Sequence[Rec], target: Any) -> int:
+            written = await inner(conn, recs, target)  # the rows are in, the offsets not yet
             n = failures.get(name, 0)
             failures[name] = n + 1
             if n % 3 == 0:
@@ -223,48 +144,6 @@ async def test_batches_failing_midway_change_nothing(database_url: str, events: 
     assert await snapshot(_dsn(url)) == ref
 
 
-async def test_concurrent_writers_of_one_partition_apply_each_record_once(
-    database_url: str, events: list[BaseEvent]
-) -> None:
-    """Two workers both holding a partition for a moment (a rebalance): the progress lock serialises them."""
-    ref = await _reference(database_url, events)
-    url = await _fresh_db(database_url, "conc")
-    pool = await _migrated(url)
-    try:
-        recs = as_records(events)
-        await asyncio.gather(project(pool, recs, batch=9), project(pool, recs, batch=14))
-    finally:
-        await pool.close()
-    assert await snapshot(_dsn(url)) == ref
-
-
-async def test_one_event_id_observed_twice_is_kept_twice_in_any_batching(
-    database_url: str, events: list[BaseEvent]
-) -> None:
-    """A run re-scraped after a crash publishes a second observation under the same event id; both
-    stay in the history, whether they share a batch (replay) or not (live). Found by the kill test."""
-    from dataclasses import replace
-    from datetime import timedelta
-
-    changed = [e for e in events if isinstance(e, OddsChanged)][:5]
-    again = [replace(e, observed_at=e.observed_at + timedelta(seconds=30)) for e in changed]
-    pool = await _migrated(database_url)
-    try:
-        await project(pool, as_records(changed + again), batch=1)
-    finally:
-        await pool.close()
-    one_by_one = await snapshot(_dsn(database_url))
-    url = await _fresh_db(database_url, "twice")
-    pool = await _migrated(url)
-    try:
-        await project(pool, as_records(changed + again), batch=100)
-    finally:
-        await pool.close()
-    together = await snapshot(_dsn(url))
-    assert together == one_by_one
-    assert len(together["odds_history"]) == 2 * sum(len(e.changes) for e in changed)
-
-
 async def test_retention_drops_whole_expired_days_once(database_url: str) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -274,7 +153,7 @@ async def test_retention_drops_whole_expired_days_once(database_url: str) -> Non
     now = datetime(2026, 11, 28, 12, tzinfo=UTC)
     try:
         days = {(now - timedelta(days=n)).date() for n in range(0, 20)}
-        await store.ensure_partitions(pool, days, store.PartitionCache())
+        await ensure_partitions(pool, days, PartitionCache())
         async with pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO odds_history (event_id, market_id, line, sportradar_id, bookmaker, outcomes, observed_at,"
@@ -297,12 +176,13 @@ async def test_retention_drops_whole_expired_days_once(database_url: str) -> Non
 
 async def test_replay_tables_match_the_migrated_ones(database_url: str) -> None:
     """projections.schema (used by replay) and the migrations describe the same tables and indexes."""
+    from projections.registry import GROUPS
     from projections.replay import _create_rebuild_schema
-    from projections.schema import PROJECTION_TABLES, REBUILD_SCHEMA
+    from projections.schema import REBUILD_SCHEMA
 
     pool = await _migrated(database_url)
     try:
-        await _create_rebuild_schema(pool, list(PROJECTION_TABLES))
+        await _create_rebuild_schema(pool, list(GROUPS))
         async with pool.acquire() as conn:
 
             async def describe(schema: str) -> Any:
@@ -378,23 +258,20 @@ async def test_a_gap_after_the_stored_offset_is_read_back_from_the_broker(
             recs.append(Rec(topic, md.partition, md.offset, ev))
     finally:
         await producer.stop()
-    letters: list[tuple[int, int]] = []
+    outbox = RecordingOutbox()
 
-    async def letter(record: RawRecord, why: str) -> None:
-        letters.append((record.partition, record.offset))
-
-    async def projected(url: str, batches: list[list[Rec]]) -> tuple[dict[str, Any], list[store.Applied]]:
+    async def projected(url: str, batches: list[list[Rec]]) -> tuple[dict[str, Any], list[Applied]]:
         await (await _migrated(url)).close()
-        projector = Projector(url, retention_days=0)
-        projector.fill = gap_reader(settings, projector, letter)
+        store = PgStore(database_url=url, retention_days=0)
+        projector = Projector(store, outbox, range_reader(settings))
         try:
-            done = [await projector.write("odds-changes", b) for b in batches]
+            done = [await store.write(ODDS_CHANGES, b, projector.fill(ODDS_CHANGES)) for b in batches]
         finally:
-            await projector.close()
+            await store.close()
         return await snapshot(_dsn(url)), done
 
     reference, _ = await projected(database_url, [recs])
-    letters.clear()  # the reference's recs skip the invalid offset too, so it read and lettered it
+    outbox.letters.clear()  # the reference's recs skip the invalid offset too, so it read and lettered it
     by_partition: dict[int, list[Rec]] = {}
     for r in recs:
         by_partition.setdefault(r.partition, []).append(r)
@@ -405,4 +282,4 @@ async def test_a_gap_after_the_stored_offset_is_read_back_from_the_broker(
 
     assert gapped == reference
     assert done[1].gap_records == len(recs) - len(head) - len(tail)
-    assert letters == [(bad.partition, bad.offset)]
+    assert [(r.partition, r.offset) for r, _ in outbox.letters] == [(bad.partition, bad.offset)]

@@ -16,11 +16,11 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from projections.postgres import dsn_of
 from projections.replay import topic_partitions
-from projections.store import dsn_of
 from streams.settings import Settings
 from tests.integration.conftest import Processes
-from tests.integration.projection_helpers import snapshot
+from tests.projection_world import snapshot
 
 # end offsets decide when a replay is done and when the projections have caught up: Tansu's are wrong
 pytestmark = [pytest.mark.integration, pytest.mark.true_kafka]

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from oddstream.runtime.procs import free_port
 from streams.clock import utc_now
 from streams.events import DeadLettered, decode
-from streams.runtime.procs import free_port
 from streams.settings import Settings
 from tests.integration.conftest import Processes, get_json, read_until_quiet, stale_counts
 

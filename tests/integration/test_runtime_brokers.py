@@ -1,4 +1,4 @@
-"""Integration tests for streams.runtime: Tansu, Apache Kafka on the JDK, embedded PostgreSQL."""
+"""Integration tests for oddstream.runtime: Tansu, Apache Kafka on the JDK, embedded PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.runtime.kafka_jvm import java_and_maven_available, start_kafka
-from streams.runtime.postgres import SERVER_SETTINGS, start_postgres
-from streams.runtime.procs import EmbeddedBroker
-from streams.runtime.tansu import start_tansu
+from oddstream.runtime.kafka_jvm import java_and_maven_available, start_kafka
+from oddstream.runtime.postgres import SERVER_SETTINGS, start_postgres
+from oddstream.runtime.procs import EmbeddedBroker
+from oddstream.runtime.tansu import start_tansu
 
 pytestmark = pytest.mark.integration
 

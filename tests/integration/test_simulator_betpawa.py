@@ -52,8 +52,10 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def _scrape(client: BetPawaClient) -> list[ParsedEvent]:
-    ids = await client.list_events()
-    payloads = await asyncio.gather(*(client.fetch_event(event_id) for event_id in ids))
+    errors: list[SourceError] = []
+    targets = await client.discover(errors)
+    assert errors == []
+    payloads = await asyncio.gather(*(client.fetch_event(t.event_id) for t in targets))
     return [parse_event(p) for p in payloads]
 
 

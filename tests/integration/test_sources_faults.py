@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from streams.runtime.procs import free_port, wait_for_tcp
+from oddstream.runtime.procs import free_port, wait_for_tcp
 from streams.settings import Settings
 from tests.integration.conftest import Processes, get_json, read_until_quiet
 

@@ -16,7 +16,7 @@ import asyncpg
 import psutil
 import pytest
 
-from streams.runtime.procs import free_port
+from oddstream.runtime.procs import free_port
 from tests.integration.conftest import get_json, wait_http
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ async def test_up_runs_the_pipeline_and_stops_everything(tmp_path: Path) -> None
     )
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed below
     started = time.monotonic()
-    up = subprocess.Popen([sys.executable, "-m", "streams.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    up = subprocess.Popen([sys.executable, "-m", "oddstream.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         health = await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/health", 60.0)
         ready_s = time.monotonic() - started
@@ -64,7 +64,7 @@ async def test_up_runs_the_pipeline_and_stops_everything(tmp_path: Path) -> None
         # another command with the same data dir and no URLs finds the embedded parts
         scrape = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "streams.cli", "scrape", "--wait", "--timeout", "120"],
+            [sys.executable, "-m", "oddstream.cli", "scrape", "--wait", "--timeout", "120"],
             env=env,
             capture_output=True,
             text=True,

@@ -37,10 +37,11 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from agents.odds_rules import apply_observation, canonical_markets
+from agents.odds_rules import apply_observation
+from oddstream.runtime.procs import ManagedProcess, free_port
 from streams.clock import format_ts, parse_ts
 from streams.events import InvalidEvent, OddsChanged, OddsObserved, decode, derive_id, encode
-from streams.runtime.procs import ManagedProcess, free_port
+from streams.markets import canonical_markets
 from streams.settings import Settings
 
 BOOKMAKERS = ("betpawa", "sportybet", "bet9ja")
@@ -290,7 +291,7 @@ class Cluster:
         s = self.slot_settings(slot)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSTREAM_")}
         proc = ManagedProcess(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "oddstream.cli", "worker"],
             log_path=self.logs / f"worker{slot}-{self.started}.log",
             name=f"worker{slot}",
             env={**env, **s.to_child_env()},

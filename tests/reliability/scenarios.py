@@ -451,8 +451,8 @@ async def _dead_letters(settings: h.Settings) -> list[dict[str, Any]]:
 def _restart_kafka(broker: Any, down_s: float) -> Any:
     """Stop ``broker`` (SIGTERM, a clean shutdown) and start it again on the same port and log
     dirs after ``down_s``: the same broker with its data, as a restarted server would be."""
-    from streams.runtime import kafka_jvm
-    from streams.runtime.procs import EmbeddedBroker, ManagedProcess, wait_for_kafka
+    from oddstream.runtime import kafka_jvm
+    from oddstream.runtime.procs import EmbeddedBroker, ManagedProcess, wait_for_kafka
 
     broker.stop(30.0)
     time.sleep(down_s)
@@ -470,7 +470,7 @@ async def broker_restart(env: Env, seed: int, *, down_s: float = 10.0, n_events:
     """Apache Kafka (its own instance, data on disk) stopped for ``down_s`` mid-ingest and started
     again. What the worker does is recorded as it happens: it rides the restart out, or it exits
     and is restarted the way a supervisor would; then the result is judged like every other."""
-    from streams.runtime.kafka_jvm import start_kafka
+    from oddstream.runtime.kafka_jvm import start_kafka
 
     cycles_obs = h.observations(seed, n_events, cycles, h.base_time())
     exp = h.Expected.fold(o for batch in cycles_obs for o in batch)
@@ -581,7 +581,7 @@ async def bad_bookmaker(env: Env, kind: str, bookmaker: str, *, n_events: int = 
     import json
     import sys
 
-    from streams.runtime.procs import ManagedProcess, free_port, wait_for_tcp
+    from oddstream.runtime.procs import ManagedProcess, free_port, wait_for_tcp
 
     out = Outcome(fault=f"{bookmaker} {kind} for a whole run")
     bad = _BadBookmaker(kind, seed=len(kind))
@@ -589,7 +589,7 @@ async def bad_bookmaker(env: Env, kind: str, bookmaker: str, *, n_events: int = 
         port = free_port()
         env_vars = {**cluster_env(), **settings.to_child_env(), "ODDSTREAM_SIMULATOR_LATENCY": "0"}
         sim = ManagedProcess(
-            [sys.executable, "-m", "streams.cli", "simulate", "--port", str(port), "--events", str(n_events)],
+            [sys.executable, "-m", "oddstream.cli", "simulate", "--port", str(port), "--events", str(n_events)],
             log_path=cluster.logs / "simulator.log",
             name="simulator",
             env=env_vars,
@@ -667,7 +667,7 @@ async def _scrape(settings: Any, timeout_s: float) -> tuple[int, str, str]:
 
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "streams.cli", "scrape", "--wait", "--timeout", str(timeout_s)],
+        [sys.executable, "-m", "oddstream.cli", "scrape", "--wait", "--timeout", str(timeout_s)],
         env={**cluster_env(), **settings.to_child_env()},
         capture_output=True,
         text=True,

@@ -171,8 +171,8 @@ async def test_non_json_and_bad_json(server: Server, session: aiohttp.ClientSess
         await client.fetch_event("../etc")
 
 
-@pytest.mark.parametrize(("total", "pages"), [(0, 1), (99, 1), (100, 2), (250, 3)])
-async def test_list_events_pages_until_short_page(
+@pytest.mark.parametrize(("total", "pages"), [(0, 4), (99, 4), (399, 4), (400, 8), (850, 12)])
+async def test_discovery_pages_in_waves_until_a_short_page(
     server: Server, session: aiohttp.ClientSession, total: int, pages: int
 ) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -184,13 +184,15 @@ async def test_list_events_pages_until_short_page(
         return web.json_response({"responses": [{"responses": items}]})
 
     server.routes[LIST_PATH] = handler
-    ids = await _client(server.url, session, Sleeps()).list_events()
-    assert ids == [str(10_000_000 + i) for i in range(total)]
-    assert len(server.calls) == pages
+    errors: list[SourceError] = []
+    targets = await _client(server.url, session, Sleeps()).discover(errors)
+    assert sorted(t.event_id for t in targets) == [str(10_000_000 + i) for i in range(total)]
+    assert {t.bookmaker for t in targets} <= {"betpawa"} and errors == []
+    assert len(server.calls) == pages  # whole waves of 4 pages, the last holding the short page
 
 
-async def test_list_events_errors_are_source_errors(server: Server, session: aiohttp.ClientSession) -> None:
+async def test_discovery_page_errors_are_source_errors(server: Server, session: aiohttp.ClientSession) -> None:
     server.routes[LIST_PATH] = _sequence(lambda: web.json_response({"responses": "nope"}))
-    with pytest.raises(SourceError) as info:
-        await _client(server.url, session, Sleeps()).list_events()
-    assert info.value.endpoint == "events/lists/by-queries"
+    errors: list[SourceError] = []
+    assert await _client(server.url, session, Sleeps()).discover(errors) == []
+    assert errors and all(e.endpoint == "events/lists/by-queries" for e in errors)

@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.board_state import BoardBatch, Confirmations, applied_offset, board_items, mark_key
+from agents.board_state import BoardBatch, Confirmations, applied_offset, board_items
 from agents.odds_rules import apply_observation, quote_view
-from projections.wire import ObservedBoard
 from streams.clock import format_ts
 from streams.events import OddsObserved, derive_id
+from streams.topics import mark_key
+from streams.wire import ObservedBoard
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

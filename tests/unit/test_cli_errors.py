@@ -13,7 +13,7 @@ import pytest
 def _run(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ODDSTREAM_")}
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "oddstream.cli", *args],
         env={**base, "ODDSTREAM_DATA_DIR": str(tmp_path / "data"), **env},
         capture_output=True,
         text=True,

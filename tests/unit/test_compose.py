@@ -97,7 +97,7 @@ def test_init_creates_every_topic_and_changelog_of_the_code(
     settings = Settings.from_env(worker_env)
     created = _created_topics(compose)
     wanted = {settings.topic(t.name) for t in topics.TOPICS}
-    changelogs = {topics.changelog_topic(settings, table) for table in topics.TABLES}
+    changelogs = {topics.changelog_topic(settings.app_id, table) for table in topics.TABLES}
     assert set(created) == wanted | changelogs
     for name, spec in created.items():
         assert spec["partitions"] == settings.topic_partitions, name
@@ -146,7 +146,7 @@ def test_services_wire_up(compose: dict[str, Any], worker_env: dict[str, str]) -
 
 
 def test_the_production_database_runs_with_the_embedded_servers_settings(compose: dict[str, Any]) -> None:
-    from streams.runtime.postgres import SERVER_SETTINGS
+    from oddstream.runtime.postgres import SERVER_SETTINGS
 
     command = compose["services"]["postgres"]["command"]
     given = dict(value.split("=", 1) for flag, value in pairwise(command) if flag == "-c")

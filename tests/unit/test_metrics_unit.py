@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.metrics import REGISTRY, error_kind, observe_projection_batch, observe_request
+from streams.metrics import REGISTRY, error_kind, observe_projection_batch, observe_request
 from streams.sources.model import SourceError
 
 

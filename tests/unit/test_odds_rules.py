@@ -6,8 +6,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.odds_rules import (
-    apply_observation,
+from agents.odds_rules import apply_observation, quote_view
+from streams.markets import (
     best_prices,
     canonical_markets,
     canonical_outcomes,
@@ -15,7 +15,6 @@ from agents.odds_rules import (
     margin,
     outcome_dicts,
     quote_key,
-    quote_view,
 )
 
 T0 = "2026-11-28T12:00:00+00:00"

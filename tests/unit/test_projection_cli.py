@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.cli import main
+from oddstream.cli import main
 
 
 @pytest.fixture

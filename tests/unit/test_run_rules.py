@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.run_rules import apply_run_event, is_stale
 from agents.runs import scrape_command, stale_candidates
 from streams.clock import NaiveTimestampError
 from streams.events import (
@@ -19,6 +18,7 @@ from streams.events import (
     RunStarted,
     ScrapeRequested,
 )
+from streams.run_rules import apply_run_event, is_stale
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ZONES = [

@@ -1,4 +1,4 @@
-"""Unit tests for streams.runtime.procs: ports, TCP waits, process-group lifecycle."""
+"""Unit tests for oddstream.runtime.procs: ports, TCP waits, process-group lifecycle."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from streams.runtime.procs import ManagedProcess, free_port, wait_for_tcp
+from oddstream.runtime.procs import ManagedProcess, free_port, wait_for_tcp
 
 
 def _gone(pid: int) -> bool:
@@ -115,7 +115,7 @@ def test_leader_only_signal_still_reaps_group(tmp_path: Path) -> None:
 
 def test_children_are_stopped_at_interpreter_exit(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from streams.runtime.procs import ManagedProcess;"
+        "import sys; from pathlib import Path; from oddstream.runtime.procs import ManagedProcess;"
         f"p = ManagedProcess(['sh', '-c', 'sleep 60 & sleep 60'], log_path=Path({str(tmp_path / 'x.log')!r}));"
         f"Path({str(tmp_path / 'pid')!r}).write_text(str(p.pid))"
     )
@@ -133,7 +133,7 @@ def test_children_die_with_a_parent_killed_without_cleanup(tmp_path: Path) -> No
         f"""
         import time
         from pathlib import Path
-        from streams.runtime.procs import ManagedProcess
+        from oddstream.runtime.procs import ManagedProcess
         p = ManagedProcess(["sleep", "60"], log_path=Path({str(tmp_path / "child.log")!r}))
         print(p.pid, flush=True)
         time.sleep(60)

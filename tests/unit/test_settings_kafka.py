@@ -123,16 +123,18 @@ def test_advertised_host() -> None:
 
 
 def test_the_app_gets_acks_replication_credentials_and_the_idempotent_producer(tmp_path: Path) -> None:
-    from streams.app import create_app
-    from streams.kafka import IdempotentProducer
+    from oddstream.app import create_app
+    from streams.engine import IdempotentProducer
 
     env = {**SASL, "ODDSTREAM_DATA_DIR": str(tmp_path), "ODDSTREAM_KAFKA_REPLICATION_FACTOR": "3"}
-    app, _ = create_app(Settings.from_env({**env, "ODDSTREAM_KAFKA_IDEMPOTENCE": "on"}))
+    app = create_app(Settings.from_env({**env, "ODDSTREAM_KAFKA_IDEMPOTENCE": "on"})).app
     assert app.conf.producer_acks == -1 and app.conf.topic_replication_factor == 3
     assert app.conf.broker_credentials.username == "oddstream"
     producer = app.producer
     assert isinstance(producer, IdempotentProducer)
     assert producer._settings_extra() == {"acks": "all", "enable_idempotence": True}
-    plain, _ = create_app(Settings.from_env({**env, "ODDSTREAM_KAFKA_IDEMPOTENCE": "off", "ODDSTREAM_KAFKA_ACKS": "1"}))
+    plain = create_app(
+        Settings.from_env({**env, "ODDSTREAM_KAFKA_IDEMPOTENCE": "off", "ODDSTREAM_KAFKA_ACKS": "1"})
+    ).app
     assert plain.conf.producer_acks == 1
     assert not isinstance(plain.producer, IdempotentProducer)

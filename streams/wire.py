@@ -28,9 +28,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-from agents.odds_rules import ObservedMarket, canonical_markets
 from streams.clock import parse_ts
 from streams.events import BOOKMAKER_NAMES, MAX_RECORD_BYTES, BaseEvent, OddsChanged, OddsObserved, decode
+from streams.markets import ObservedMarket, canonical_markets
 
 __all__ = ["JsonText", "ObservedBoard", "ObservedHead", "read", "read_board", "read_changed", "read_observed"]
 
@@ -82,7 +82,7 @@ class ObservedHead:
 @dataclass(frozen=True, slots=True)
 class ObservedBoard:
     """An ``OddsObserved`` as the board applies it: its head and its markets, canonical
-    (``agents.odds_rules.canonical_markets``)."""
+    (``streams.markets.canonical_markets``)."""
 
     head: ObservedHead
     markets: list[ObservedMarket]

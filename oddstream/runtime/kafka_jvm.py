@@ -5,8 +5,8 @@ Jars are resolved once with Maven into a cache (``$ODDSTREAM_KAFKA_CACHE`` or
 
 CLI::
 
-    python -m streams.runtime.kafka_jvm resolve   # fetch the jars (CI cache step)
-    python -m streams.runtime.kafka_jvm run       # start a broker, print its bootstrap, stop on Ctrl-C
+    python -m oddstream.runtime.kafka_jvm resolve   # fetch the jars (CI cache step)
+    python -m oddstream.runtime.kafka_jvm run       # start a broker, print its bootstrap, stop on Ctrl-C
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import structlog
 
-from streams.runtime.procs import EmbeddedBroker, ManagedProcess, free_port, wait_for_kafka
+from oddstream.runtime.procs import EmbeddedBroker, ManagedProcess, free_port, wait_for_kafka
 
 __all__ = [
     "KAFKA_KIND",
@@ -247,7 +247,7 @@ def start_kafka(
 
 def main(argv: list[str] | None = None) -> int:
     """``resolve`` the jars, or ``run`` a broker until Ctrl-C / SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m streams.runtime.kafka_jvm", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m oddstream.runtime.kafka_jvm", description=__doc__)
     parser.add_argument("command", choices=["resolve", "run"])
     parser.add_argument("--version", default=KAFKA_VERSION)
     parser.add_argument("--cache-dir", type=Path, default=None)

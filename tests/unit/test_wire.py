@@ -11,9 +11,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections import rows, wire
-from projections.wire import ObservedBoard
+from projections import rows
+from streams import wire
 from streams.events import InvalidEvent, OddsChanged, OddsObserved, decode, encode
+from streams.wire import ObservedBoard
 
 T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

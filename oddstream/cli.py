@@ -26,7 +26,8 @@ from typing import Any
 import structlog
 
 from streams.logconfig import configure_logging
-from streams.settings import BOOKMAKERS, Settings, SettingsError
+from streams.settings import Settings, SettingsError
+from streams.sources.registry import NAMES
 
 __all__ = ["main"]
 
@@ -98,7 +99,7 @@ def resolve(settings: Settings) -> Settings:
 async def preflight(settings: Settings) -> None:
     """Check broker and database, create topics, migrate the schema. Clear errors when either is down."""
     from projections.writer import check_database, make_engine, migrate
-    from streams.topics import ensure_topics
+    from streams.kafka import ensure_topics
 
     assert settings.database_url is not None
     await ensure_topics(settings)
@@ -134,13 +135,13 @@ def _wait_healthy(url: str, timeout_s: float, alive: Any) -> float:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
-    from streams.app import create_app
+    from oddstream.app import create_app
     from streams.kafka import resolve_idempotence
 
     settings = resolve(settings)
     asyncio.run(preflight(settings))
     settings = asyncio.run(resolve_idempotence(settings))
-    app, _ = create_app(settings)
+    app = create_app(settings).app
     # The memory:// tables keep every board as Python objects, and a batch holds tens of thousands
     # more (records, rows, new boards) for a fraction of a second. A young collection walks every
     # live object allocated since the last one: every 50,000 allocations it caught each batch
@@ -157,7 +158,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.runtime.procs import ManagedProcess, free_port
+    from oddstream.runtime.procs import ManagedProcess, free_port
 
     started_at = time.monotonic()
     data_dir = settings.data_dir.resolve()
@@ -177,14 +178,14 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     stack = contextlib.ExitStack()
     with stack:
         if not settings.kafka_url:
-            from streams.runtime.tansu import start_tansu
+            from oddstream.runtime.tansu import start_tansu
 
             broker = start_tansu(data_dir / "broker")
             stack.callback(broker.stop)
             settings = settings.with_(kafka_url=broker.url)
             log.info("embedded broker started", kind="tansu", url=broker.url)
         if not settings.database_url:
-            from streams.runtime.postgres import start_postgres
+            from oddstream.runtime.postgres import start_postgres
 
             db = start_postgres(data_dir / "postgres")
             stack.callback(db.stop)
@@ -194,16 +195,16 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         if settings.sources == "simulated" and not settings.bookmaker_urls:
             port = free_port()
             sim = ManagedProcess(
-                [sys.executable, "-m", "streams.cli", "simulate", "--port", str(port)],
+                [sys.executable, "-m", "oddstream.cli", "simulate", "--port", str(port)],
                 log_path=data_dir / "logs" / "simulator.log",
                 name="simulator",
                 env=child_env,
             )
             stack.callback(sim.stop)
-            from streams.runtime.procs import wait_for_tcp
+            from oddstream.runtime.procs import wait_for_tcp
 
             wait_for_tcp("127.0.0.1", port, 30.0, sim)
-            settings = settings.with_(bookmaker_urls={bm: f"http://127.0.0.1:{port}" for bm in BOOKMAKERS})
+            settings = settings.with_(bookmaker_urls={bm: f"http://127.0.0.1:{port}" for bm in NAMES})
             child_env = {**os.environ, **settings.to_child_env()}
         asyncio.run(preflight(settings))
         _runtime_path(settings).write_text(
@@ -219,7 +220,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         )
         stack.callback(lambda: _runtime_path(settings).unlink(missing_ok=True))
         worker = ManagedProcess(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "oddstream.cli", "worker"],
             log_path=data_dir / "logs" / "worker.log",
             name="worker",
             env=child_env,
@@ -375,7 +376,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from projections.replay import GROUPS, ReplayBusy, run
+    from projections.registry import GROUPS
+    from projections.replay import ReplayBusy, run
     from streams.clock import parse_ts
 
     settings = resolve(settings)
@@ -403,11 +405,11 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_parse(settings: Settings, args: argparse.Namespace) -> int:
     from streams.sources.model import SourceError
-    from streams.sources.registry import PARSERS
+    from streams.sources.registry import bookmaker
 
     try:
         payload = json.loads(Path(args.file).read_text())
-        parsed = PARSERS[args.bookmaker](payload)
+        parsed = bookmaker(args.bookmaker).parse(payload, args.sportradar_id)
     except (OSError, ValueError) as exc:
         raise CommandError(f"cannot read {args.file}: {exc}") from exc
     except SourceError as exc:
@@ -425,13 +427,19 @@ def cmd_parse(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_groups() -> list[str]:
+    from projections.registry import GROUPS
+
+    return list(GROUPS)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oddstream", description="Live football odds comparison, event-sourced.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="the whole system on one machine (embedded broker and database by default)")
     sub.add_parser("worker", help="one Faust worker: agents and web views")
     s = sub.add_parser("scrape", help="publish a ScrapeRequested and print its run_id")
-    s.add_argument("--bookmaker", action="append", choices=BOOKMAKERS)
+    s.add_argument("--bookmaker", action="append", choices=NAMES)
     s.add_argument("--event", action="append", metavar="SR_ID")
     s.add_argument("--wait", action="store_true", help="follow the run; exit 0 when it completed")
     s.add_argument("--timeout", type=float, default=900.0, help="seconds to wait with --wait")
@@ -440,13 +448,16 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=6070)
     sim.add_argument("--events", type=int, default=None)
     rp = sub.add_parser("replay", help="rebuild PostgreSQL projections from the topics")
-    rp.add_argument("--projection", action="append", choices=("odds", "runs"), help="default: all")
+    rp.add_argument("--projection", action="append", choices=_replay_groups(), help="default: all")
     when = rp.add_mutually_exclusive_group()
     when.add_argument("--from-beginning", action="store_true", help="rebuild from the start (default)")
     when.add_argument("--since", metavar="ISO8601", help="re-apply events since this time, in place")
     rp.add_argument("--in-place", action="store_true", help="write onto the live tables instead of swapping")
     pa = sub.add_parser("parse", help="parse one saved event response and print the canonical board")
-    pa.add_argument("--bookmaker", required=True, choices=BOOKMAKERS)
+    pa.add_argument("--bookmaker", required=True, choices=NAMES)
+    pa.add_argument(
+        "--sportradar-id", metavar="SR_ID", help="the SportRadar id the event list gave (the worker passes it too)"
+    )
     pa.add_argument("file")
     return p
 
@@ -472,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as exc:
         from projections.writer import DatabaseUnavailable
-        from streams.topics import BrokerUnavailable
+        from streams.kafka import BrokerUnavailable
 
         if isinstance(exc, BrokerUnavailable | DatabaseUnavailable):
             print(f"oddstream {args.command}: {exc}", file=sys.stderr)
