@@ -47,7 +47,11 @@ def owned_rows(app: AppT, spec: TableSpec, table: Mapping[Any, Any], source_topi
 
 
 async def route_by_key(view: View, request: Request, topic: TopicT, key: str) -> Response | None:
-    """Forward the request to the worker owning ``key`` of ``topic``; None when that is this worker."""
+    """Forward the request to the worker owning ``key`` of ``topic``; None when that is this worker.
+
+    While an owner that left is still assigned (until the group rebalances), the answer is a 503 with
+    the reason, never a 500.
+    """
     if is_local_request(request):
         return None
     try:
@@ -59,6 +63,9 @@ async def route_by_key(view: View, request: Request, topic: TopicT, key: str) ->
     except TypeError:  # the producer has no metadata for the topic yet (first seconds of a worker)
         log.info("no partition metadata yet: answering from this worker", topic=topic.get_topic_name())
         return None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # the owner left (a rebalance is coming)
+        log.warning("the worker owning a key did not answer", topic=topic.get_topic_name(), error=repr(exc))
+        return view.json({"error": f"the worker owning {key} is not answering; try again"}, status=503)
     return response
 
 

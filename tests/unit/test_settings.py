@@ -50,3 +50,23 @@ def test_settings_are_frozen_and_round_trip_through_a_child_environment() -> Non
 def test_describe_masks_the_password() -> None:
     s = Settings.from_env({"ODDSTREAM_DATABASE_URL": "postgresql+asyncpg://u:secret@h:5432/d"})
     assert "secret" not in s.describe()
+
+
+def test_no_password_in_repr_or_describe() -> None:
+    url = "postgresql+asyncpg://oddstream:db-secret@db:5432/oddstream"
+    s = Settings.from_env(
+        {
+            "ODDSTREAM_DATABASE_URL": url,
+            "ODDSTREAM_KAFKA_URL": "kafka://b:9093",
+            "ODDSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "ODDSTREAM_KAFKA_SASL_USERNAME": "oddstream",
+            "ODDSTREAM_KAFKA_SASL_PASSWORD": "sasl-secret",
+        }
+    )
+    for shown in (repr(s), str(s), s.describe()):
+        assert "db-secret" not in shown and "sasl-secret" not in shown, shown
+        assert "postgresql+asyncpg://oddstream:***@db:5432/oddstream" in shown
+    assert "kafka_sasl_password='***'" in repr(s)
+    # the fields themselves are the real values, for SQLAlchemy, asyncpg and aiokafka
+    assert s.database_url == url and s.kafka_sasl_password == "sasl-secret"
+    assert s.to_child_env()["ODDSTREAM_DATABASE_URL"] == url
