@@ -56,8 +56,9 @@ class Projector:
 
 
 async def decoded(projection: Projection, records: Sequence[RawRecord], outbox: Outbox) -> tuple[list[Rec], int]:
-    """The records ``projection`` can read, as ``Rec``; and how many it could not (lettered when it
-    owns its topic: the board or runs agent letters the others, once)."""
+    """Every record as ``Rec``: an unreadable one with no event (it keeps its place in the partition),
+    lettered when the projection owns its topic (the board or runs agent letters the others, once);
+    and how many were unreadable."""
     recs: list[Rec] = []
     invalid = 0
     for raw in records:
@@ -65,6 +66,7 @@ async def decoded(projection: Projection, records: Sequence[RawRecord], outbox: 
             recs.append(Rec(raw.topic, raw.partition, raw.offset, projection.read(raw.value or b"")))
         except InvalidEvent as exc:
             invalid += 1
+            recs.append(Rec(raw.topic, raw.partition, raw.offset, None))
             if projection.letters_invalid:
                 try:
                     await outbox.dead_letter(raw, exc.reason)

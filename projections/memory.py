@@ -127,12 +127,13 @@ class MemoryStore:
                 return self.progress.get((projection.name, topic, partition))
 
             ready = await in_sequence(recs, applied, fill, consumer=f"projection {projection.name}")
-            result.skipped, result.gap_records, result.events = ready.skipped, ready.gap_records, len(ready.records)
+            events = [r for r in ready.records if r.event is not None]
+            result.skipped, result.gap_records, result.events = ready.skipped, ready.gap_records, len(events)
             # all or nothing, like the transaction: the rows land on copies, swapped in at the end
             tables = {name: dict(rows) for name, rows in self.tables.items()}
-            if ready.records:
+            if events:
                 target = Target(not_before=retention_cutoff(self.retention_days))
-                result.rows = projection.remember(tables, ready.records, target)
+                result.rows = projection.remember(tables, events, target)
             self.tables = tables
             for (topic, partition), offset in last.items():
                 key = (projection.name, topic, partition)

@@ -125,7 +125,7 @@ class PgStore:
             return result
         name = projection.name + self.progress_suffix
         target = self.target()
-        await self._prepare(projection, recs, target)
+        await self._prepare(projection, [r for r in recs if r.event is not None], target)
         last: dict[tuple[str, int], int] = {}
         for r in recs:
             last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
@@ -157,11 +157,12 @@ class PgStore:
 
             ready = await in_sequence(recs, applied, fill, consumer=f"projection {projection.name}")
             result.skipped, result.gap_records = ready.skipped, ready.gap_records
+            events = [r for r in ready.records if r.event is not None]
             if ready.gap_records:
-                await self._prepare(projection, ready.records, target)
-            result.events = len(ready.records)
-            if ready.records:
-                result.rows = await projection.apply(conn, ready.records, target)
+                await self._prepare(projection, events, target)
+            result.events = len(events)
+            if events:
+                result.rows = await projection.apply(conn, events, target)
             moved = [(t, p, o) for (t, p), o in last.items() if o > done.get((t, p), -1)]
             if moved:
                 await conn.execute(

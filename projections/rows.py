@@ -60,12 +60,16 @@ Row = tuple[Any, ...]
 
 @dataclass(frozen=True, slots=True)
 class Rec:
-    """One accepted record: where it came from and the event it carried."""
+    """One delivered record: where it came from and the event it carried.
+
+    ``event`` None: a record its projection could not read. It still holds its place in the partition,
+    so no gap is read for it (``streams.sequencing.in_sequence``), and nothing of it is applied.
+    """
 
     topic: str
     partition: int
     offset: int
-    event: BaseEvent | ObservedHead
+    event: BaseEvent | ObservedHead | None
 
 
 # one encoder: json.dumps with options builds a new encoder on every call (measurable at 600k rows)
@@ -219,7 +223,7 @@ RunsHeld = dict[str, tuple[dict[str, Any], list[str]]]
 
 def run_ids(recs: Iterable[Rec]) -> list[str]:
     """The runs a batch of run events touches, sorted (the order their rows are locked in)."""
-    return sorted({str(getattr(r.event, "run_id")) for r in recs})  # noqa: B009 - every run event has it
+    return sorted({str(getattr(r.event, "run_id")) for r in recs if r.event is not None})  # noqa: B009
 
 
 def _ts(value: Any) -> datetime | None:
@@ -235,7 +239,7 @@ def run_rows(held: RunsHeld, recs: Iterable[Rec]) -> list[Row]:
     touched: set[str] = set()
     for r in recs:
         ev = r.event
-        if isinstance(ev, ObservedHead):  # not a run event; never on the run topics
+        if ev is None or isinstance(ev, ObservedHead):  # unreadable, or not a run event
             continue
         run_id = str(getattr(ev, "run_id"))  # noqa: B009
         seen = applied.setdefault(run_id, [])

@@ -35,3 +35,6 @@ async def test_observations_are_projected_and_their_invalid_records_left_to_the_
         await until(lambda: len(h.store.snapshot()["sport_events"]) == 3)
     assert {r[5] == ["bet9ja", "betpawa", "sportybet"] for r in h.store.snapshot()["sport_events"]} == {True}
     assert h.outbox.letters == []  # one letter per record: the board letters odds.observed's
+    assert h.log.reads == []  # the unreadable record keeps its place: no gap is read for it
+    progress = h.store.progress[("odds-observed", "odds.observed", records[-1].partition)]
+    assert progress == records[-1].offset

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -279,8 +280,13 @@ class Processes:
         )
 
     def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            proc.stop(20.0)
+        """Stop every process at once (each may take its shutdown time; they need not queue)."""
+        live = [proc for proc in reversed(self.procs) if not proc.stopped]
+        threads = [threading.Thread(target=proc.stop, args=(20.0,)) for proc in live]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 def wait_http(url: str, timeout_s: float, proc: ManagedProcess | None = None) -> Any:

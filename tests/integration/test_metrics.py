@@ -136,7 +136,9 @@ async def test_metrics_count_what_a_scrape_did(procs: Processes, settings: Setti
 
 
 @pytest.fixture(params=["session-broker", "embedded-tansu"])
-def two_worker_settings(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+def two_worker_settings(
+    request: pytest.FixtureRequest, settings: Settings, procs: Processes, tmp_path: Path
+) -> Iterator[Settings]:
     """The session's broker (Apache Kafka in CI), and the embedded Tansu broker of `oddstream up`."""
     if request.param == "session-broker":
         yield settings
@@ -147,6 +149,7 @@ def two_worker_settings(request: pytest.FixtureRequest, settings: Settings, tmp_
     try:
         yield settings.with_(kafka_url=tansu.url)
     finally:
+        procs.stop_all()  # the workers first: against a broker that is gone, each would take its whole timeout
         tansu.stop()
 
 

@@ -1,9 +1,12 @@
-"""The vertical slice end to end on real parts: simulator -> scrape -> board -> changes -> PostgreSQL."""
+"""The vertical slice end to end on real parts: simulator -> scrape -> board -> changes -> PostgreSQL.
+
+The board agent alone (dead letters with their reasons, the board going on) is tested at the agent
+level, ``tests/agents/test_board.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
@@ -11,7 +14,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.events import DeadLettered, OddsChanged, decode
+from streams.events import OddsChanged, decode
 from streams.settings import Settings
 from tests.integration.conftest import Processes, get_json
 
@@ -127,69 +130,6 @@ async def test_scrape_fills_board_and_history_once(procs: Processes, settings: S
     assert again.returncode == 0, again.stderr
     await asyncio.sleep(3)
     assert await _history_counts(settings) == (total, distinct)
-
-
-async def test_invalid_records_are_dead_lettered_and_the_board_goes_on(procs: Processes, settings: Settings) -> None:
-    procs.worker()
-    base = f"http://127.0.0.1:{settings.web_port}"
-    good = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "OddsObserved",
-        "schema_version": 1,
-        "occurred_at": "2026-11-28T12:00:00Z",
-        "run_id": "hand-written",
-        "bookmaker": "sportybet",
-        "sportradar_id": "61300947",
-        "bookmaker_event_id": "sr:match:61300947",
-        "home_team": "Home FC",
-        "away_team": "Away FC",
-        "tournament": "Test League",
-        "kickoff_at": "2026-11-29T15:00:00+01:00",
-        "observed_at": "2026-11-28T12:00:00+00:00",
-        "markets": [
-            {
-                "market_id": "3743",
-                "market_name": "1X2",
-                "line": None,
-                "outcomes": [
-                    {"name": "1", "price": 2.0, "suspended": False},
-                    {"name": "X", "price": 3.4, "suspended": False},
-                    {"name": "2", "price": 3.9, "suspended": False},
-                ],
-            }
-        ],
-    }
-    naive = {**good, "event_id": str(uuid.uuid4()), "observed_at": "2026-11-28T12:00:00"}
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    topic = settings.topic("odds.observed")
-    try:
-        await producer.send_and_wait(topic, b"\x00not json", key=b"61300947")
-        await producer.send_and_wait(topic, json.dumps(naive).encode(), key=b"61300947")
-        await producer.send_and_wait(topic, json.dumps(good).encode(), key=b"61300947")
-    finally:
-        await producer.stop()
-
-    async def on_board() -> bool:
-        return get_json(f"{base}/odds/events")[1]["count"] == 1
-
-    assert await _wait_for(on_board)
-    event = get_json(f"{base}/odds/events")[1]["events"][0]
-    assert event["kickoff_at"] == "2026-11-29T14:00:00+00:00"
-    assert event["bookmakers"]["sportybet"]["markets"]["1x2"]["prices"] == {"1": 2.0, "X": 3.4, "2": 3.9}
-
-    letters = [
-        decode(v, [DeadLettered]) for v in await _read_topic(settings, "odds.dead-letters", timeout_s=20, want=2)
-    ]
-    assert len(letters) == 2
-    reasons = sorted(dl.error for dl in letters)
-    assert "not JSON" in reasons[1] or "not JSON" in reasons[0]
-    assert any("no UTC offset" in r for r in reasons)
-    assert all(dl.source_topic == topic and dl.source_key == "61300947" for dl in letters)
-
-
-def _without_age(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**e, "bookmakers": {b: {**v, "age_s": None} for b, v in e["bookmakers"].items()}} for e in events]
 
 
 def _without_age(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -281,5 +281,5 @@ async def test_a_gap_after_the_stored_offset_is_read_back_from_the_broker(
     gapped, done = await projected(await _fresh_db(database_url, "gap"), [head, tail])
 
     assert gapped == reference
-    assert done[1].gap_records == len(recs) - len(head) - len(tail)
+    assert done[1].gap_records == len(recs) + 1 - len(head) - len(tail)  # the invalid one read too
     assert [(r.partition, r.offset) for r, _ in outbox.letters] == [(bad.partition, bad.offset)]

@@ -1,8 +1,8 @@
-"""A full scrape of the three simulated bookmakers over real HTTP with faults switched on.
+"""Full scrapes with two worker processes on real Kafka: one worker runs the cycles, whatever partition
+each request's run id hashes to, and every other full request is coalesced into the running one.
 
-Simulator and worker are real processes, the broker is real Kafka. The run must complete, report
-every failure, and publish exactly one ``OddsObserved`` per board the simulator served intact; a
-second full request sent while the cycle runs is coalesced into it and says so.
+The scrape agent alone (faults, exactly one ``OddsObserved`` per board served intact, coalescing, scoped
+requests) is tested at the agent level, ``tests/agents/test_scrape.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 import urllib.request
-from collections import Counter
 from typing import Any
 
 import pytest
@@ -53,99 +52,6 @@ def _wait_run(base: str, run_id: str, timeout_s: float) -> dict[str, Any]:
             return run
         time.sleep(0.5)
     raise AssertionError(f"run {run_id} did not finish in {timeout_s} s: {run}")
-
-
-async def test_faulty_bookmakers_lose_no_fetched_observation(procs: Processes, settings: Settings) -> None:
-    port = free_port()
-    sim = procs.start(
-        "simulator",
-        "simulate",
-        "--port",
-        str(port),
-        "--events",
-        str(N_EVENTS),
-        ODDSTREAM_SIMULATOR_FAULTS=FAULTS,
-        ODDSTREAM_SIMULATOR_LATENCY=LATENCY,
-        ODDSTREAM_SIMULATOR_TICK_S="3600",
-    )
-    wait_for_tcp("127.0.0.1", port, 30.0, sim)
-    sim_url = f"http://127.0.0.1:{port}"
-    settings = settings.with_(bookmaker_urls={bm: sim_url for bm in ("betpawa", "sportybet", "bet9ja")})
-    procs.settings = settings
-    procs.worker()
-    base = f"http://127.0.0.1:{settings.web_port}"
-    deadline = time.monotonic() + 90
-    while not get_json(f"{base}/health")[1].get("ready") and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-
-    first = _post(f"{base}/scrape", {})["run_id"]
-    second = _post(f"{base}/scrape", {})["run_id"]  # arrives while the first full cycle runs
-    for run_id in (first, second):
-        done = await asyncio.to_thread(_wait_run, base, run_id, 240)
-        assert done["status"] == "completed", done
-
-    status, stats = get_json(f"{sim_url}/_simulator/stats")
-    assert status == 200
-    runs = await _read_all(settings, "odds.runs")
-    observed = await _read_all(settings, "odds.observed")
-
-    completed = {e["run_id"]: e for e in runs if e["event_type"] == "RunCompleted"}
-    # the two commands reach the scrape queue in either order: one runs, the other is coalesced into it
-    leader, follower = (first, second) if completed[first].get("coalesced_into") is None else (second, first)
-    outcome = completed[leader]
-    per_book = outcome["per_bookmaker"]
-    assert set(per_book) == {"betpawa", "sportybet", "bet9ja"}
-
-    # no second cycle, and the coalesced request says so
-    assert completed[follower]["coalesced_into"] == leader
-    assert completed[follower]["per_bookmaker"] == per_book
-    started = [e for e in runs if e["event_type"] == "RunStarted" and e["run_id"] == follower]
-    assert started and started[0]["coalesced_into"] == leader
-    assert {e["run_id"] for e in observed} == {leader}
-    beats = [e for e in runs if e["event_type"] == "RunHeartbeat"]
-    assert any(b["run_id"] == follower for b in beats)  # a coalesced run is kept alive too
-    assert any(b["run_id"] == leader and b["per_bookmaker"] and b["observed"] > 0 for b in beats)
-
-    mine = Counter((e["bookmaker"], e["bookmaker_event_id"]) for e in observed)
-    assert all(n == 1 for n in mine.values()), [k for k, n in mine.items() if n > 1]
-    total_faults = Counter[str]()
-    for bm, sim_stats in stats["bookmakers"].items():
-        served = set(sim_stats["served_events"])
-        fetched_ok = {eid for (b, eid) in mine if b == bm}
-        # every board the simulator served intact became exactly one OddsObserved on the topic
-        assert fetched_ok == served, (bm, len(fetched_ok), len(served))
-        counts = per_book[bm]
-        assert counts["events"] == len(served)
-        # every damaged answer is reported as a failure, and every listed event is accounted for
-        assert counts["errors"] >= len(sim_stats["failed_events"])
-        assert counts["events"] + counts["errors"] >= counts["listed"]
-        assert counts["listed"] >= stats["listed"][bm] * 0.9
-        assert counts["markets"] >= counts["events"] * 15
-        total_faults.update(sim_stats["faults"])
-        if bm == "bet9ja":
-            # the client keeps 15 in flight; only a request it gave up on (timeout) can still hold the
-            # server's slot, so a throttling 403 happens at most once per timeout, and is retried
-            hung = sim_stats["faults"].get("timeout", 0)
-            assert sim_stats["max_in_flight"] <= 15 + hung and sim_stats["throttled"] <= hung
-    assert per_book["sportybet"]["unmapped"] >= per_book["sportybet"]["events"]
-    assert per_book["bet9ja"]["unmapped"] >= per_book["bet9ja"]["events"]
-    assert all(total_faults[k] > 0 for k in ("timeout", "5xx", "malformed", "missing")), total_faults
-    assert outcome["failed"] == sum(c["errors"] for c in per_book.values()) > 0
-    assert outcome["observed"] == len(observed)
-    assert len(outcome["errors"]) >= min(outcome["failed"], 20)
-    assert any("bad JSON" in e for e in outcome["errors"])
-
-    # a scoped request scrapes only that bookmaker and those events
-    wanted = sorted({e["sportradar_id"] for e in observed if e["bookmaker"] == "sportybet"})[:3]
-    scoped = _post(f"{base}/scrape", {"bookmakers": ["sportybet"], "events": wanted})["run_id"]
-    assert (await asyncio.to_thread(_wait_run, base, scoped, 120))["status"] == "completed"
-    again = [e for e in await _read_all(settings, "odds.observed") if e["run_id"] == scoped]
-    scoped_done = [e for e in await _read_all(settings, "odds.runs") if e["run_id"] == scoped]
-    per_book = next(e for e in scoped_done if e["event_type"] == "RunCompleted")["per_bookmaker"]
-    assert set(per_book) == {"sportybet"} and per_book["sportybet"]["listed"] == 3
-    assert {e["bookmaker"] for e in again} == {"sportybet"}
-    assert {e["sportradar_id"] for e in again} <= set(wanted)
-    assert len(again) + per_book["sportybet"]["errors"] == 3
 
 
 async def test_two_workers_never_run_two_full_cycles_at_once(procs: Processes, settings: Settings) -> None:
