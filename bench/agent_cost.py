@@ -48,12 +48,13 @@ from agents.odds_rules import apply_observation, stored_quotes
 from oddstream.runtime.procs import EmbeddedBroker
 from streams.clock import format_ts
 from streams.events import OddsObserved, decode, derive_id, encode
+from streams.sources.registry import NAMES
 from streams.sources.world import build_world
 from streams.wire import ObservedBoard
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PARTITIONS = 8
-BOOKMAKERS = ("betpawa", "sportybet", "bet9ja")
+BOOKMAKERS = NAMES
 SCENARIOS = ("raw", "bare", "decode", "table", "board")
 DESCRIPTIONS = {
     "raw": "aiokafka consumer, getmany + count (no Faust)",

@@ -39,8 +39,9 @@ from projections.rows import line_value
 from streams.clock import utc_now
 from streams.events import OddsObserved, derive_id, encode
 from streams.settings import Settings
+from streams.sources.registry import NAMES
 
-BOOKMAKERS = ("betpawa", "sportybet", "bet9ja")
+BOOKMAKERS = NAMES
 CYCLE_S = 300
 WORKERS = 2
 

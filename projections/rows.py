@@ -30,9 +30,7 @@ __all__ = [
     "Rec",
     "change_rows",
     "confirmation_rows",
-    "current_rows",
     "days_of",
-    "history_rows",
     "json_text",
     "line_value",
     "run_ids",
@@ -143,16 +141,6 @@ def change_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = 
     for _, row in best.values():
         row[10] = True
     return list(staged.values())
-
-
-def history_rows(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> list[Row]:
-    """The ``odds_history`` rows (``HISTORY_COLUMNS``) of :func:`change_rows`."""
-    return [tuple(r[:9]) for r in change_rows(events, not_before=not_before) if r[9]]
-
-
-def current_rows(events: Iterable[OddsChanged]) -> list[Row]:
-    """The ``odds_quotes`` rows (``CURRENT_COLUMNS``) of :func:`change_rows`."""
-    return [(r[4], r[3], r[1], r[2], r[5], r[7], r[0]) for r in change_rows(events) if r[10]]
 
 
 def days_of(events: Iterable[OddsChanged], *, not_before: datetime | None = None) -> set[date]:

@@ -18,9 +18,10 @@ from streams.events import (
     ScrapeRequested,
     derive_id,
 )
+from streams.sources.registry import NAMES
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-BOOKMAKERS = ("betpawa", "sportybet", "bet9ja")
+BOOKMAKERS = NAMES
 
 
 def _outcomes(rng: random.Random, names: tuple[str, ...]) -> list[dict[str, Any]]:

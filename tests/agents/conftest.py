@@ -76,8 +76,17 @@ async def until(check: Callable[[], Any], timeout_s: float = 3.0) -> Any:
         await asyncio.sleep(0.01)
 
 
+def close_idle_consumer(worker: Worker) -> None:
+    """Close the event loop Faust made for a consumer thread that never ran (test_context() acks through
+    the app's consumer, which builds its thread's loop at once); left open it is a ResourceWarning."""
+    consumer = worker.app.consumer
+    loop = consumer._thread.thread_loop  # type: ignore[attr-defined]
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
+
+
 @pytest.fixture
-def harness(tmp_path: Path) -> Harness:
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     settings = Settings.from_env(
         {
             "ODDSTREAM_KAFKA_URL": "kafka://127.0.0.1:9",  # never dialled: test_context() starts no consumer
@@ -100,4 +109,5 @@ def harness(tmp_path: Path) -> Harness:
     worker = create_app(settings, Edges(outbox=outbox, read_range=log.read_range, write_table=write_table, store=store))
     worker.app.finalize()
     worker.app.flow_control.resume()
-    return Harness(worker, outbox, journal, log, store, settings)
+    yield Harness(worker, outbox, journal, log, store, settings)
+    close_idle_consumer(worker)

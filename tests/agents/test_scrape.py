@@ -25,7 +25,7 @@ from streams.settings import Settings
 from streams.sources.cycle import Sources
 from streams.sources.registry import NAMES
 from streams.sources.simulator import RunningSimulator, parse_faults, parse_latency, run_simulator
-from tests.agents.conftest import PARTITIONS, Harness, until
+from tests.agents.conftest import PARTITIONS, Harness, close_idle_consumer, until
 from tests.doubles import Journal, Log, RecordingOutbox
 
 N_EVENTS = 120
@@ -72,6 +72,7 @@ async def scraping(
         yield Harness(worker, outbox, journal, Log(), MemoryStore(), settings)
     finally:
         await session.close()
+        close_idle_consumer(worker)
 
 
 def command(h: Harness, run_id: str, **scope: Any) -> Any:

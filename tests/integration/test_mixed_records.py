@@ -26,13 +26,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from streams.clock import format_ts, utc_now
 from streams.events import MAX_RECORD_BYTES
 from streams.settings import Settings
+from streams.sources.registry import NAMES
 from tests.integration.conftest import Processes, get_json
 
 pytestmark = pytest.mark.integration
 
 TOTAL = 10_000
 MIX = {"valid": 6_000, "duplicate": 1_500, "malformed": 1_200, "naive": 700, "unknown_type": 580, "oversized": 20}
-BOOKMAKERS = ("betpawa", "sportybet", "bet9ja")
+BOOKMAKERS = NAMES
 # what the dead letter's error must say, by kind (malformed has several shapes, each with its reason)
 REASONS = {
     "naive": "has no UTC offset",

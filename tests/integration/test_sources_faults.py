@@ -17,6 +17,7 @@ import pytest
 
 from oddstream.runtime.procs import free_port, wait_for_tcp
 from streams.settings import Settings
+from streams.sources.registry import NAMES
 from tests.integration.conftest import Processes, get_json, read_until_quiet
 
 pytestmark = pytest.mark.integration
@@ -59,7 +60,7 @@ async def test_two_workers_never_run_two_full_cycles_at_once(procs: Processes, s
     sim = procs.start("simulator", "simulate", "--port", str(port), "--events", "60", ODDSTREAM_SIMULATOR_TICK_S="3600")
     wait_for_tcp("127.0.0.1", port, 30.0, sim)  # default latencies: a cycle lasts a few seconds
     sim_url = f"http://127.0.0.1:{port}"
-    settings = settings.with_(bookmaker_urls={bm: sim_url for bm in ("betpawa", "sportybet", "bet9ja")})
+    settings = settings.with_(bookmaker_urls={bm: sim_url for bm in NAMES})
     procs.settings = settings
     other = settings.with_(web_port=free_port())
     procs.worker(settings)

@@ -43,8 +43,9 @@ from streams.clock import format_ts, parse_ts
 from streams.events import InvalidEvent, OddsChanged, OddsObserved, decode, derive_id, encode
 from streams.markets import canonical_markets
 from streams.settings import Settings
+from streams.sources.registry import NAMES
 
-BOOKMAKERS = ("betpawa", "sportybet", "bet9ja")
+BOOKMAKERS = NAMES
 _MARKETS: tuple[tuple[str, str, float | None, tuple[str, ...]], ...] = (
     ("3743", "1X2", None, ("1", "X", "2")),
     ("5000", "Over/Under", 1.5, ("Over", "Under")),

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from streams.clock import utc_now
+from streams.sources.registry import NAMES
 from tests.integration.conftest import create_database, read_until_quiet, stale_counts
 from tests.reliability import harness as h
 
@@ -598,7 +599,7 @@ async def bad_bookmaker(env: Env, kind: str, bookmaker: str, *, n_events: int = 
             await asyncio.to_thread(wait_for_tcp, "127.0.0.1", port, 30.0, sim)
             good = f"http://127.0.0.1:{port}"
             bad_url = await bad.start()
-            urls = {bm: good for bm in ("betpawa", "sportybet", "bet9ja")}
+            urls = {bm: good for bm in NAMES}
             cluster.settings = settings.with_(bookmaker_urls={**urls, bookmaker: bad_url})
             cluster.slots.clear()
             cluster.start(0)

@@ -91,6 +91,14 @@ def test_images_are_pinned(compose: dict[str, Any]) -> None:
     assert "FROM python:3.11" in (ROOT / "Dockerfile").read_text()
 
 
+def test_the_image_holds_every_package_the_install_finds() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    packages = re.search(r"include = \[(.*?)\]", (ROOT / "pyproject.toml").read_text())
+    assert packages is not None
+    for name in re.findall(r'"(\w+)\*"', packages.group(1)):
+        assert f"COPY {name} {name}" in dockerfile, name
+
+
 def test_init_creates_every_topic_and_changelog_of_the_code(
     compose: dict[str, Any], worker_env: dict[str, str]
 ) -> None:

@@ -16,6 +16,7 @@ from streams.markets import (
     outcome_dicts,
     quote_key,
 )
+from streams.sources.registry import NAMES
 
 T0 = "2026-11-28T12:00:00+00:00"
 T1 = "2026-11-28T12:05:00+00:00"
@@ -120,7 +121,7 @@ def test_fair_prices_have_zero_margin_after_normalising(odds: dict[str, float]) 
 
 
 offer = st.one_of(prices, st.none())
-books = st.sampled_from(["betpawa", "sportybet", "bet9ja"])
+books = st.sampled_from(NAMES)
 
 
 def _outcomes(draw_prices: dict[str, float | None]) -> list[dict[str, object]]:

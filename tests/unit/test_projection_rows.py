@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from projections import rows
 from projections.retention import expired
@@ -33,9 +34,19 @@ A = "00000000-0000-0000-0000-00000000000a"
 B = "00000000-0000-0000-0000-00000000000b"
 
 
+def history_rows(events: list[OddsChanged], *, not_before: datetime | None = None) -> list[tuple[Any, ...]]:
+    """The ``odds_history`` rows (``HISTORY_COLUMNS``) of ``change_rows``: those marked for the history."""
+    return [tuple(r[:9]) for r in rows.change_rows(events, not_before=not_before) if r[9]]
+
+
+def current_rows(events: list[OddsChanged]) -> list[tuple[Any, ...]]:
+    """The ``odds_quotes`` rows (``CURRENT_COLUMNS``) of ``change_rows``: the newest change of each quote."""
+    return [(r[4], r[3], r[1], r[2], r[5], r[7], r[0]) for r in rows.change_rows(events) if r[10]]
+
+
 def test_history_rows_collapse_redelivered_keys_and_keep_null_lines() -> None:
     ev = _changed(A, T, [_quote("1", None, 2.0), _quote("2", 2.5, 1.5)])
-    out = rows.history_rows([ev, ev])
+    out = history_rows([ev, ev])
     assert len(out) == 2
     assert out[0][2] is None and out[1][2] == Decimal("2.5")
     assert out[0][5] == '[{"name":"1","price":2.0}]'
@@ -43,7 +54,7 @@ def test_history_rows_collapse_redelivered_keys_and_keep_null_lines() -> None:
 
 def test_history_rows_leave_out_what_retention_would_drop() -> None:
     old = _changed(A, T - timedelta(days=30), [_quote("1", None, 2.0)])
-    assert rows.history_rows([old], not_before=T - timedelta(days=14)) == []
+    assert history_rows([old], not_before=T - timedelta(days=14)) == []
     assert rows.days_of([old], not_before=T - timedelta(days=14)) == set()
 
 
@@ -51,14 +62,14 @@ def test_current_rows_keep_the_newest_change_whatever_the_order() -> None:
     older = _changed(A, T, [_quote("1", None, 2.0)])
     newer = _changed(B, T + timedelta(minutes=5), [_quote("1", None, 3.0)])
     for batch in ([older, newer], [newer, older]):
-        (row,) = rows.current_rows(batch)
+        (row,) = current_rows(batch)
         assert row[4] == '[{"name":"1","price":3.0}]' and row[5] == newer.observed_at and row[6] == B
 
 
 def test_current_rows_break_ties_on_the_event_id() -> None:
     one = _changed(A, T, [_quote("1", 1.5, 2.0)])
     two = _changed(B, T, [_quote("1", 1.5, 3.0)])
-    assert rows.current_rows([one, two]) == rows.current_rows([two, one])
+    assert current_rows([one, two]) == current_rows([two, one])
 
 
 def _observed(event_id: str, at: datetime, bookmaker: str, tournament: str) -> OddsObserved:

@@ -148,6 +148,7 @@ def test_children_die_with_a_parent_killed_without_cleanup(tmp_path: Path) -> No
     assert not _gone(child_pid)
     parent.kill()
     parent.wait()
+    parent.stdout.close()
     deadline = time.monotonic() + 5
     while not _gone(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)

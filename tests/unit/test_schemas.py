@@ -33,6 +33,7 @@ from streams.events import (
     encode,
 )
 from streams.schemas import DEFAULT_DIRECTORY, file_name, json_schema, write_all
+from streams.sources.registry import NAMES
 from streams.topics import TOPICS
 from streams.upcasters import UPCASTERS
 
@@ -338,7 +339,7 @@ OBSERVED = st.builds(
     event_id=st.uuids().map(str),
     occurred_at=MOMENTS,
     run_id=st.text(max_size=12),
-    bookmaker=st.sampled_from(["betpawa", "sportybet", "bet9ja"]),
+    bookmaker=st.sampled_from(NAMES),
     sportradar_id=st.from_regex(r"[0-9]{1,12}", fullmatch=True),
     bookmaker_event_id=st.text(max_size=12),
     home_team=st.text(max_size=12),
