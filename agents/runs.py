@@ -26,14 +26,10 @@ from agents.routing import gather_json, is_local_request, owned_rows, route_by_k
 from streams import engine
 from streams.clock import format_ts, utc_now
 from streams.events import (
+    RUN_EVENT_TYPES,
     BaseEvent,
     InvalidEvent,
-    RunCompleted,
-    RunFailed,
-    RunHeartbeat,
-    RunStale,
     RunStaleCheck,
-    RunStarted,
     ScrapeRequested,
     decode,
     derive_id,
@@ -49,15 +45,7 @@ __all__ = ["Runs", "consume", "retry", "run_detail", "runs_list", "scrape", "scr
 
 log = structlog.get_logger(__name__)
 
-_ACCEPTED: list[type[BaseEvent]] = [
-    ScrapeRequested,
-    RunStarted,
-    RunHeartbeat,
-    RunCompleted,
-    RunFailed,
-    RunStale,
-    RunStaleCheck,
-]
+_ACCEPTED: tuple[type[BaseEvent], ...] = (*RUN_EVENT_TYPES, RunStaleCheck)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,14 +152,20 @@ async def runs_list(view: View, request: Request, runs: Runs) -> Response:
     return view.json(body)
 
 
-async def run_detail(view: View, request: Request, runs: Runs, *, run_id: str) -> Response:
+async def _the_run(view: View, request: Request, runs: Runs, run_id: str) -> Response | dict[str, Any]:
+    """The run as its owner holds it, or the answer to give instead (routed elsewhere, or 404)."""
     routed = await route_by_key(view, request, runs.runs_topic, run_id)
     if routed is not None:
         return routed
     run = runs.runs.get(run_id)
     if run is None:
         return view.json({"error": f"unknown run {run_id}"}, status=404)
-    return view.json(run)
+    return dict(run)
+
+
+async def run_detail(view: View, request: Request, runs: Runs, *, run_id: str) -> Response:
+    run = await _the_run(view, request, runs, run_id)
+    return view.json(run) if isinstance(run, dict) else run
 
 
 async def scrape(view: View, request: Request, runs: Runs) -> Response:
@@ -188,12 +182,9 @@ async def scrape(view: View, request: Request, runs: Runs) -> Response:
 
 
 async def retry(view: View, request: Request, runs: Runs, *, run_id: str) -> Response:
-    routed = await route_by_key(view, request, runs.runs_topic, run_id)
-    if routed is not None:
-        return routed
-    run = runs.runs.get(run_id)
-    if run is None:
-        return view.json({"error": f"unknown run {run_id}"}, status=404)
+    run = await _the_run(view, request, runs, run_id)
+    if not isinstance(run, dict):
+        return run
     if run["status"] not in ("failed", "stale", "completed"):
         return view.json({"error": f"run {run_id} is {run['status']}: nothing to retry"}, status=409)
     cmd = scrape_command({"bookmakers": run["bookmakers"], "events": run["events"]}, trigger="retry", retry_of=run_id)

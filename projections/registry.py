@@ -16,33 +16,14 @@ from projections import memory, sql
 from projections.rows import Rec, days_of
 from projections.store import Projection
 from streams import wire
-from streams.events import (
-    BaseEvent,
-    OddsChanged,
-    RunCompleted,
-    RunFailed,
-    RunHeartbeat,
-    RunStale,
-    RunStarted,
-    ScrapeRequested,
-    decode,
-)
+from streams.events import RUN_EVENT_TYPES, BaseEvent, OddsChanged, decode
 from streams.topics import CHANGES, OBSERVED, RUNS, SCRAPE_REQUESTS
 
 __all__ = ["GROUPS", "ODDS_CHANGES", "ODDS_OBSERVED", "PROJECTIONS", "RUNS_PROJECTION", "in_group", "tables_of"]
 
-RUN_TYPES: Final[tuple[type[BaseEvent], ...]] = (
-    ScrapeRequested,
-    RunStarted,
-    RunHeartbeat,
-    RunCompleted,
-    RunFailed,
-    RunStale,
-)
-
 
 def _read_run(raw: bytes) -> BaseEvent:
-    return decode(raw, RUN_TYPES)
+    return decode(raw, RUN_EVENT_TYPES)
 
 
 def _history_days(recs: Sequence[Rec], not_before: datetime | None) -> set[date]:

@@ -37,6 +37,7 @@ __all__ = [
     "DEAD_LETTER_KEEP_BYTES",
     "EVENT_TYPES",
     "MAX_RECORD_BYTES",
+    "RUN_EVENT_TYPES",
     "BaseEvent",
     "DeadLettered",
     "InvalidEvent",
@@ -276,6 +277,16 @@ class DeadLettered(BaseEvent):
             original_size=len(raw) if cut else None,
         )
 
+
+RUN_EVENT_TYPES: tuple[type[BaseEvent], ...] = (
+    ScrapeRequested,
+    RunStarted,
+    RunHeartbeat,
+    RunCompleted,
+    RunFailed,
+    RunStale,
+)
+"""What ``odds.scrape-requests`` and ``odds.runs`` carry: a run's command and its lifecycle."""
 
 EVENT_TYPES: dict[str, type[BaseEvent]] = {
     cls.event_type: cls

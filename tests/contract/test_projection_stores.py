@@ -29,7 +29,7 @@ from projections.migrate import upgrade
 from projections.postgres import PgStore, connect_pool
 from projections.registry import ODDS_CHANGES, ODDS_OBSERVED, RUNS_PROJECTION
 from projections.rows import Rec
-from projections.store import Applied, Projection, ProjectionStore
+from projections.store import Applied, Projection, ProjectionStore, SqlApplier
 from streams.events import BaseEvent, OddsChanged, OddsObserved
 from streams.retry import until_done
 from tests.doubles import Log, RecordingOutbox, as_records
@@ -45,14 +45,23 @@ PROJECTION_OF: dict[str, Projection] = {
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
-async def project(store: ProjectionStore, recs: Sequence[Rec], *, batch: int = 17) -> list[Applied]:
-    """Feed records to the projections in batches, per projection, as the agents would."""
+async def project(
+    store: ProjectionStore,
+    recs: Sequence[Rec],
+    *,
+    batch: int = 17,
+    wrap: Callable[[str, SqlApplier], SqlApplier] | None = None,
+) -> list[Applied]:
+    """Feed records to the projections in batches, per projection, as the agents would, retrying a
+    batch until it commits; ``wrap`` stands between each projection and its SQL."""
     by_projection: dict[str, tuple[Projection, list[Rec]]] = {}
     for r in recs:
         projection = PROJECTION_OF[r.topic]
         by_projection.setdefault(projection.name, (projection, []))[1].append(r)
     results = []
     for projection, mine in by_projection.values():
+        if wrap is not None:
+            projection = replace(projection, apply=wrap(projection.name, projection.apply))
         for i in range(0, len(mine), batch):
             write = partial(store.write, projection, mine[i : i + batch])
             results.append(await until_done("projection write", write, first_delay_s=0.01))

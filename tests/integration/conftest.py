@@ -34,6 +34,7 @@ import pytest
 
 from oddstream.runtime.procs import ManagedProcess, free_port, wait_for_tcp
 from streams.settings import Settings
+from tests.said import SAID
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -49,24 +50,16 @@ class TestBroker:
         return self.kind in ("apache-kafka", "testcontainers", "external")
 
 
-_SAID: list[str] = []
-
-
 def _say(config: pytest.Config, line: str) -> None:
-    """Print past pytest's output capture now, and again in the summary, so every log names its broker."""
-    _SAID.append(line)
+    """Print past pytest's output capture now (when this process has a terminal), and in the run's
+    summary (``tests/conftest.py`` gathers what every test process said), so every log names its broker."""
+    SAID.append(line)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is None or capture is None:
-        print(line, file=sys.stderr)
         return
     with capture.global_and_fixture_disabled():
         reporter.write_line(line)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for line in _SAID:
-        terminalreporter.write_line(line)
 
 
 def _docker_answers() -> bool:

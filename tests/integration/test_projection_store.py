@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from functools import partial
 from typing import Any
 
 import asyncpg
@@ -24,13 +22,12 @@ from projections.migrate import upgrade
 from projections.postgres import PartitionCache, PgStore, connect_pool, dsn_of, ensure_partitions
 from projections.registry import ODDS_CHANGES
 from projections.rows import Rec
-from projections.store import Applied, Projection, SqlApplier
+from projections.store import Applied, SqlApplier
 from streams.events import BaseEvent, OddsChanged, encode
 from streams.kafka import ensure_topics
 from streams.ranges import range_reader
-from streams.retry import until_done
 from streams.settings import Settings
-from tests.contract.test_projection_stores import PROJECTION_OF
+from tests.contract import test_projection_stores as contract
 from tests.doubles import RecordingOutbox, as_records
 from tests.projection_world import snapshot, world
 
@@ -57,21 +54,8 @@ async def project(
     batch: int = 17,
     wrap: Callable[[str, SqlApplier], SqlApplier] | None = None,
 ) -> list[Applied]:
-    """Feed records to the projections in batches, per projection, as the agents would; ``wrap``
-    stands between each projection and its SQL."""
-    store = PgStore(pool)
-    results = []
-    by_projection: dict[str, tuple[Projection, list[Rec]]] = {}
-    for r in recs:
-        projection = PROJECTION_OF[r.topic]
-        by_projection.setdefault(projection.name, (projection, []))[1].append(r)
-    for projection, mine in by_projection.values():
-        if wrap is not None:
-            projection = replace(projection, apply=wrap(projection.name, projection.apply))
-        for i in range(0, len(mine), batch):
-            write = partial(store.write, projection, mine[i : i + batch])
-            results.append(await until_done("projection write", write, first_delay_s=0.01))
-    return results
+    """``tests.contract``'s feed, into a ``PgStore`` over ``pool``."""
+    return await contract.project(PgStore(pool), recs, batch=batch, wrap=wrap)
 
 
 @pytest.fixture
