@@ -77,7 +77,7 @@ async def test_stale_exactly_once_with_two_workers_and_rebalances(procs: Process
     now = datetime.now(UTC)
     await _produce(settings, "odds.runs", [(r, _run_event("RunStarted", r, now, trigger="schedule")) for r in run_ids])
     second_settings = settings.with_(web_port=free_port())
-    procs.worker(second_settings)  # a rebalance while the runs age
+    second = procs.worker(second_settings)  # a rebalance while the runs age
     await asyncio.sleep(2)
     first.stop(20.0)  # and another one as the first worker leaves
     base = f"http://127.0.0.1:{second_settings.web_port}"
@@ -85,7 +85,9 @@ async def test_stale_exactly_once_with_two_workers_and_rebalances(procs: Process
     async def all_stale() -> bool:
         return all([await _status(base, r) == "stale" for r in run_ids])
 
-    assert await _until(all_stale, 40)
+    if not await _until(all_stale, 60):
+        statuses = {r: await _status(base, r) for r in run_ids}
+        raise AssertionError(f"not all stale after 60 s: {statuses}\n{second.log_tail(80)}")
     await asyncio.sleep(3)
     counts = await stale_counts(settings, quiet_s=5.0)
     assert counts == Counter({r: 1 for r in run_ids})
