@@ -7,15 +7,23 @@ fetches the event list (``events/lists/by-queries``) and event details over HTTP
 v4 is protobuf-style JSON: fields holding a default value are omitted (``suspended`` only appears as
 ``true``, ``handicap`` is absent on non-line rows, empty arrays are absent), and prices are in ``odds``
 (the retired v3 used ``price``; it is read as a fallback).
+
+Each price also carries BetPawa's fair probability (markets.md §7): in v4 a plain object
+``{"win": p, "refund": r}``, in v3 an obfuscated base64 blob; ``decode_probability`` reads both into
+``Outcome.probability`` / ``Outcome.refund_probability``, and anything it cannot read is simply no
+probability (the board parses as it would without).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import math
 import random
 import re
+import struct
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -36,6 +44,7 @@ __all__ = [
     "LIST_TAKE",
     "BetPawaClient",
     "build_list_query",
+    "decode_probability",
     "parse_event",
     "parse_event_list",
     "parse_event_summaries",
@@ -66,6 +75,10 @@ _EP_EVENT: Final = "event"
 _EP_LIST: Final = "events/lists/by-queries"
 _DIGITS = re.compile(r"[0-9]+")
 _LINE_SPECIFIER_KEYS: Final = ("total", "hcp")
+_BLOB_MASK: Final = 0x9E3779B97F4A7C15  # the constant of BetPawa's web client (v3 probability blobs)
+_BLOB_MAX_CHARS: Final = 1024  # a blob is ~100 characters; anything far longer is not one
+_U64: Final = 1 << 64
+_I64_MIN: Final = -(1 << 63)
 
 log = structlog.get_logger(__name__)
 
@@ -164,6 +177,64 @@ def _row_line(row: Mapping[str, Any]) -> tuple[bool, float | None]:
     return True, line
 
 
+def _chance(value: object) -> float | None:
+    """A probability: a finite number in [0, 1] (``-0.0`` read as ``0.0``), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        result = float(value) + 0.0
+    except OverflowError:  # an int beyond the double range
+        return None
+    return result if math.isfinite(result) and 0.0 <= result <= 1.0 else None
+
+
+def _blob_int(value: object) -> int | None:
+    """One integer of a v3 blob as its unsigned 64-bit pattern (two's complement), else None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not _I64_MIN <= value < _U64:
+        return None
+    return value % _U64
+
+
+def _unmask(value: int, key: int) -> float | None:
+    """``value XOR key XOR C`` read as a big-endian IEEE-754 double, if that is a probability."""
+    (result,) = struct.unpack(">d", (value ^ key ^ _BLOB_MASK).to_bytes(8, "big"))
+    return _chance(result)
+
+
+def _decode_blob(blob: str) -> tuple[float | None, float | None]:
+    """The (win, refund) of a v3 blob: base64 of ``{"win": int, "refund": int, "key": int}``."""
+    text = blob.strip()
+    if not text or len(text) > _BLOB_MAX_CHARS:
+        return None, None
+    text = text.translate(str.maketrans("-_", "+/"))  # the URL-safe alphabet, too
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        fields = json.loads(raw)  # integers stay Python ints: exact beyond 2**53
+    except (binascii.Error, ValueError, RecursionError):  # not base64, not UTF-8, not JSON
+        return None, None
+    if not isinstance(fields, dict):
+        return None, None
+    key, win, refund = (_blob_int(fields.get(k)) for k in ("key", "win", "refund"))
+    if key is None or win is None or refund is None:
+        return None, None
+    chances = _unmask(win, key), _unmask(refund, key)
+    # one blob, one key: if either half is not a probability, neither half can be trusted
+    return chances if None not in chances else (None, None)
+
+
+def decode_probability(value: object) -> tuple[float | None, float | None]:
+    """BetPawa's fair ``(win, refund)`` of one price, each None when absent or unreadable.
+
+    v4 sends a plain object ``{"win": float, "refund": float}`` (each value read on its own); the
+    retired v3 sends a base64 blob (markets.md §7), decoded as one unit. Never raises.
+    """
+    if isinstance(value, Mapping):
+        return _chance(value.get("win")), _chance(value.get("refund"))
+    if isinstance(value, str):
+        return _decode_blob(value)
+    return None, None
+
+
 def _outcome(price: Mapping[str, Any]) -> Outcome | None:
     """One price as an outcome, or None when it has no usable name/odds."""
     name = price.get("name")
@@ -173,9 +244,10 @@ def _outcome(price: Mapping[str, Any]) -> Outcome | None:
     odds = _number(raw)
     if odds is None:
         return None
+    win, refund = decode_probability(price.get("probability"))
     if price.get("suspended") is True or odds <= 1.0:
-        return Outcome(name=name, price=None, suspended=True)
-    return Outcome(name=name, price=odds, suspended=False)
+        return Outcome(name=name, price=None, suspended=True, probability=win, refund_probability=refund)
+    return Outcome(name=name, price=odds, suspended=False, probability=win, refund_probability=refund)
 
 
 def _count(unmapped: dict[str, int], reason: str, n: int = 1) -> None:

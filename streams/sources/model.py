@@ -31,12 +31,27 @@ class SourceError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """One selection of a quote: its price and, where the book publishes them, its fair chances.
+
+    ``probability`` and ``refund_probability`` are the book's own margin-free numbers, as the book
+    publishes them (markets.md §7): BetPawa's ``win`` is unconditional and ``refund`` is the chance
+    the stake comes back (Draw No Bet: P(draw)); SportyBet renormalises to "no push" (its DNB
+    ``probability`` is BetPawa's ``win / (1 - refund)``, its ``voidProbability`` ~0). Bet9ja has none.
+    """
+
     name: str
     price: float | None  # decimal odds > 1, or None when not offered
     suspended: bool = False
+    probability: float | None = None  # the book's fair probability that the outcome wins, 0..1
+    refund_probability: float | None = None  # the book's probability that the stake is returned, 0..1
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "price": self.price, "suspended": self.suspended}
+        out: dict[str, Any] = {"name": self.name, "price": self.price, "suspended": self.suspended}
+        if self.probability is not None:  # only when known, so boards without them keep their shape
+            out["probability"] = self.probability
+        if self.refund_probability is not None:
+            out["refund_probability"] = self.refund_probability
+        return out
 
 
 @dataclass(frozen=True, slots=True)

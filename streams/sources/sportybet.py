@@ -5,15 +5,20 @@ SportyBet market object (``id`` + ``specifier``) becomes at most one canonical q
 matched by their stable SportRadar outcome id, else by ``desc`` with the line stripped — never by
 position (real descs embed the line: ``"Over 2.5"``, ``"Home (-0.5)"``, ``"Home (0:1)"``).
 ``SportyBetClient`` walks the tournament tree, the events of each tournament and event details.
+
+Outcomes carry SportyBet's fair ``probability`` and ``voidProbability`` (decimal strings, markets.md
+§7) as ``Outcome.probability`` / ``Outcome.refund_probability``; one it cannot read is left out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import aiohttp
@@ -34,6 +39,7 @@ __all__ = [
     "parse_event",
     "parse_events_page",
     "parse_hcp",
+    "parse_probability",
     "parse_specifier",
     "parse_tournaments",
 ]
@@ -49,6 +55,7 @@ SR_PREFIX: Final = "sr:match:"
 OK_CODE: Final = 10000
 LIST_MARKETS: Final = "1,18,10,29,11,26,36,14"
 _MAX_SPECIFIER: Final = 1000
+_MAX_PROBABILITY_CHARS: Final = 64  # "0.1996510000", "0E-10": a few characters
 
 DEFAULT_HEADERS: Final[Mapping[str, str]] = {
     "clientid": "web",
@@ -170,6 +177,33 @@ def _odds(raw: object) -> float | None:
     return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
+def parse_probability(raw: object) -> float | None:
+    """A probability as SportyBet sends it (``"0.1996510000"``, ``"0E-10"``): in [0, 1], else None.
+
+    Read as an exact decimal (scientific notation occurs) and only then rounded to a float; a number
+    is accepted too. Never raises.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        return None
+    if isinstance(raw, str) and len(raw) > _MAX_PROBABILITY_CHARS:
+        return None
+    try:
+        value = Decimal(raw.strip() if isinstance(raw, str) else raw)
+    except (InvalidOperation, ValueError):
+        return None
+    if not value.is_finite() or not 0 <= value <= 1:
+        return None
+    return float(value) + 0.0  # "-0E-10" is 0.0
+
+
+def _with_chances(outcome: Outcome, raw: Mapping[str, Any]) -> Outcome:
+    probability = parse_probability(raw.get("probability"))
+    refund = parse_probability(raw.get("voidProbability"))
+    if probability is None and refund is None:
+        return outcome
+    return dataclasses.replace(outcome, probability=probability, refund_probability=refund)
+
+
 def _market_quote(market: object, unmapped: dict[str, int]) -> Quote | None:
     if not isinstance(market, Mapping):
         _count(unmapped, "market_not_object")
@@ -205,7 +239,8 @@ def _market_quote(market: object, unmapped: dict[str, int]) -> Quote | None:
             _count(unmapped, reg.INVALID_ODDS)
             dropped = True
             continue
-        outcomes.setdefault(name, reg.outcome(name, odds, raw.get("isActive") == 1))
+        if name not in outcomes:
+            outcomes[name] = _with_chances(reg.outcome(name, odds, raw.get("isActive") == 1), raw)
     if not outcomes:
         _count(unmapped, reg.NO_MATCHING_OUTCOMES)
         return None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.sources import bet9ja, betpawa, sportybet
+from streams.sources.mapping import EARLY_PAYOUT
 from streams.sources.model import ParsedEvent
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -67,6 +68,39 @@ def test_real_match_shared_markets_agree_within_price_differences() -> None:
     assert {("3743", None), ("4693", None), ("3795", None), ("3774", -0.5), ("4724", -1.0)} <= compared
     assert {k for k in compared if k[0] == "5000"} >= {("5000", 1.5), ("5000", 2.5), ("5000", 3.5)}
     assert all(("3743", None) in b and ("3774", -0.5) in b and ("4724", -1.0) in b for b in boards)
+
+
+DRAW_NO_BET = "4703"
+EARLY_PAYOUT_IDS = {e.betpawa_id for e in EARLY_PAYOUT}  # their own payoff: not one shared number
+
+
+def _chances(parsed: ParsedEvent) -> dict[tuple[str, float | None], dict[str, tuple[float, float | None]]]:
+    """The fair (probability, refund) of every outcome that has one, by (market, line)."""
+    return {
+        (q.market_id, q.line): {
+            o.name: (o.probability, o.refund_probability) for o in q.outcomes if o.probability is not None
+        }
+        for q in parsed.markets
+    }
+
+
+def test_real_match_fair_probabilities_are_one_feed() -> None:
+    """markets.md §7: BetPawa's decoded ``win`` is SportyBet's ``probability`` to 6 decimals (SR 66457014)."""
+    pawa = _chances(betpawa.parse_event(_load("betpawa.event.v3.real.json")))
+    sporty = _chances(sportybet.parse_event(_load("sportybet.event.real.json")))
+    shared = {k for k in pawa.keys() & sporty.keys() if k[0] not in EARLY_PAYOUT_IDS}
+    assert ("3743", None) in shared
+    for key in shared:
+        assert pawa[key].keys() == sporty[key].keys(), key
+        for name, (win, refund) in pawa[key].items():
+            no_push = win / (1 - (refund or 0.0))  # SportyBet renormalises a push away
+            assert abs(no_push - sporty[key][name][0]) < 5e-7, (key, name, win, refund, sporty[key][name])
+            if key[0] == DRAW_NO_BET:
+                assert refund is not None and refund > 0  # BetPawa's win is unconditional
+    one_x_two = {name: round(win, 6) for name, (win, _) in pawa[("3743", None)].items()}
+    assert one_x_two == {"1": 0.199651, "X": 0.207834, "2": 0.592511}  # the values markets.md gives
+    # what the trimmed captures hold in common (no Draw No Bet, no common O/U line)
+    assert {("3743", None), ("3774", -0.5), ("3795", None), ("4693", None), ("4724", -1.0)} <= shared
 
 
 def _fixed_synthetic_betpawa() -> dict[str, Any]:
