@@ -8,6 +8,10 @@ with its own margin and a small per-market disagreement, offers its own market s
 with no BetPawa equivalent, which the parsers count as unmapped), suspends and withdraws markets
 for a while, and speaks its own ids, envelopes and price formats (shapes of the real captures).
 
+Fair probabilities are one upstream feed, as on the real books (markets.md §7): SportyBet publishes
+the main world's, renormalised to "no push" (Draw No Bet: ``win / (1 - refund)``, void 0) as
+10-decimal strings, whatever its own prices; Bet9ja publishes none.
+
 Every decision is a function of (seed, bookmaker, event, market, world step): the same seed and
 step always render the same bytes.
 """
@@ -17,15 +21,16 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from functools import cached_property
 from typing import Any, Final
 
 from streams.clock import require_aware
 from streams.sources import mapping as reg
 from streams.sources.bet9ja import CACHE_VERSION
-from streams.sources.model import Quote
+from streams.sources.model import Outcome, Quote
 from streams.sources.world import World, WorldEvent, WorldMarket, price_market
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "BookView",
     "Listing",
     "competitor_quotes",
+    "no_push_probability",
     "render_bet9ja_event",
     "render_bet9ja_group",
     "render_bet9ja_sports",
@@ -55,6 +61,7 @@ SUSPEND_WINDOW: Final = 3  # world steps
 WITHDRAW_WINDOW: Final = 7
 SPORTYBET_HTFT_SHARE: Final = 0.85  # SportyBet offers HT/FT on most events only
 _COMP_BASE: Final = 11_000  # WorldEvent.competition_id = 11000 + competition index
+SPORTYBET_PROBABILITY_PLACES: Final = 10  # "0.1996510000"
 
 
 def unit(*parts: object) -> float:
@@ -137,8 +144,29 @@ def competitor_quotes(seed: int, bm: str, event: WorldEvent, step: int, only: st
         margin = market.margin + MARGIN_OFFSET[bm] + (unit(*key, "m") - 0.5) * 0.01
         n_out = len(market.quote.outcomes)
         flags = tuple(suspended or s for s in market.suspended) if suspended else market.suspended
-        quotes.append(price_market(spec, lam_home, lam_away, margin, flags[:n_out]))
+        quote = price_market(spec, lam_home, lam_away, margin, flags[:n_out])
+        quotes.append(_published_chances(bm, quote, market.quote))
     return quotes
+
+
+def no_push_probability(outcome: Outcome) -> float | None:
+    """SportyBet's reading of a BetPawa-style chance: ``win / (1 - refund)``, to its 10 decimals."""
+    win, refund = outcome.probability, outcome.refund_probability or 0.0
+    if win is None or refund >= 1.0:
+        return None
+    return min(1.0, round(win / (1 - refund), SPORTYBET_PROBABILITY_PLACES))
+
+
+def _published_chances(bm: str, quote: Quote, world: Quote) -> Quote:
+    """``quote`` with the fair probabilities ``bm`` publishes: the world's (SportyBet's way) or none."""
+    chances: list[tuple[float | None, float | None]] = [(None, None)] * len(world.outcomes)
+    if bm == "sportybet":
+        chances = [(no_push_probability(o), 0.0) for o in world.outcomes]
+    outcomes = tuple(
+        Outcome(o.name, o.price, o.suspended, p, r if p is not None else None)
+        for o, (p, r) in zip(quote.outcomes, chances, strict=True)
+    )
+    return replace(quote, outcomes=outcomes)
 
 
 def _comp_index(event: WorldEvent) -> int:
@@ -181,6 +209,12 @@ def _sb_sport(event: WorldEvent) -> dict[str, Any]:
     }
 
 
+def _sb_decimal(value: float) -> str:
+    """A probability as SportyBet writes it: 10 decimals, zero as ``0E-10`` (``Decimal``'s spelling)."""
+    text = f"{value:.{SPORTYBET_PROBABILITY_PLACES}f}"
+    return text if value >= 1e-6 else str(Decimal(text))  # Decimal turns below 1e-6 to "1.000E-7"
+
+
 def _sb_market(quote: Quote) -> dict[str, Any] | None:
     entry = reg.by_betpawa(quote.market_id)
     if entry is None or entry.sportybet_id is None:
@@ -200,16 +234,12 @@ def _sb_market(quote: Quote) -> dict[str, Any] | None:
             text = f"{desc} ({line:+g})"
         out_id = _SB_HTFT_IDS[i] if sb_id == "47" else _SB_OUTCOME_IDS.get(sb_id, {}).get(desc, str(100 + i))
         price = outcome.price if outcome.price is not None else 1.0
-        outcomes.append(
-            {
-                "id": out_id,
-                "odds": f"{price:.2f}",
-                "probability": f"{min(1.0, 1 / price):.10f}",
-                "voidProbability": "0E-10",
-                "isActive": 0 if outcome.suspended else 1,
-                "desc": text,
-            }
-        )
+        rendered: dict[str, Any] = {"id": out_id, "odds": f"{price:.2f}"}
+        if outcome.probability is not None:
+            rendered["probability"] = _sb_decimal(outcome.probability)
+            rendered["voidProbability"] = _sb_decimal(outcome.refund_probability or 0.0)
+        rendered.update({"isActive": 0 if outcome.suspended else 1, "desc": text})
+        outcomes.append(rendered)
     market: dict[str, Any] = {"id": sb_id, "product": 3, "desc": entry.canonical, "status": 0, "group": "Main"}
     if quote.line is not None:
         key = "total" if sb_id in reg.SB_TOTAL_IDS else "hcp"

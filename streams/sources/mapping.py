@@ -13,6 +13,8 @@ from the table in markets.md and is checked against it by the tests.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -34,6 +36,8 @@ __all__ = [
     "by_bet9ja",
     "by_betpawa",
     "by_sportybet",
+    "canonical_outcomes",
+    "fair_total",
     "merge_quotes",
 ]
 
@@ -654,6 +658,91 @@ def by_sportybet(market_id: str) -> MarketEntry | None:
 def by_bet9ja(key: str) -> MarketEntry | None:
     """The entry of a Bet9ja key prefix ``S_<CODE>``."""
     return _BY_BET9JA.get(key)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fair totals: how many outcomes of a complete set win on any one result (markets.md §4, §7)
+# --------------------------------------------------------------------------------------------------
+#
+# The rule, read off each entry's BetPawa outcome names (never a list of ids):
+#
+# 1. Unknown (None): an id no entry has; an entry of ``EARLY_PAYOUT`` (an early payout settles a bet
+#    as won before the result, so two selections can both win and no total is fixed: BetPawa's 1X2 1UP
+#    chances sum to 1.34); an entry without BetPawa outcome names; and a set that does not cover every
+#    result: one made only of scores or goal ranges ("2-1", "0-1") without a catch-all ("Other" or an
+#    open-ended "n+"), such as the 1H/2H correct scores of four scores.
+# 2. Otherwise a name is a conjunction of legs joined by " - " or " & " ("1X - Yes", "1 & Over"). At
+#    each leg position the legs seen are the results of that part of the market, except that a
+#    position whose legs are exactly the double chances 1X, X2 and 12 stands for the three results
+#    1, X and 2, each leg winning on two of them. The results of the market are every combination of
+#    one result per position; the fair total is the number of outcomes winning on each of them when
+#    that number is the same for all (1 for a partition, 2 for every double chance set), else None.
+#
+# Lines are no part of it: handicaps and totals with a push (whole lines, Draw No Bet) are priced
+# conditional on no push, so their two outcomes still partition the results that settle.
+
+_LEG_SEPARATOR: Final = re.compile(r" - | & ")
+_DOUBLE_CHANCE: Final[Mapping[str, frozenset[str]]] = {
+    "1X": frozenset({"1", "X"}),
+    "X2": frozenset({"X", "2"}),
+    "12": frozenset({"1", "2"}),
+}
+_SCORE_OR_RANGE: Final = re.compile(r"\d+-\d+")
+_OPEN_RANGE: Final = re.compile(r"\d+\+")
+_CATCH_ALL: Final = "Other"
+
+
+def _covers_every_result(names: tuple[str, ...]) -> bool:
+    """False for a set of scores or goal ranges only, unless a catch-all closes it."""
+    counted = [n for n in names if _SCORE_OR_RANGE.fullmatch(n) or _OPEN_RANGE.fullmatch(n) or n == _CATCH_ALL]
+    if len(counted) < len(names):
+        return True
+    return any(n == _CATCH_ALL or _OPEN_RANGE.fullmatch(n) for n in names)
+
+
+def _winners_per_result(names: tuple[str, ...]) -> int | None:
+    """How many of ``names`` win on each result (rule 2 above), None when it is not one number."""
+    legs = [tuple(_LEG_SEPARATOR.split(name)) for name in names]
+    width = len(legs[0])
+    if any(len(leg) != width for leg in legs) or len(set(legs)) != len(legs):
+        return None
+    wins: list[dict[str, frozenset[str]]] = []  # per position: leg -> the results it wins on
+    for j in range(width):
+        column = {leg[j] for leg in legs}
+        if column == set(_DOUBLE_CHANCE):
+            wins.append(dict(_DOUBLE_CHANCE))
+        else:
+            wins.append({leg: frozenset({leg}) for leg in column})
+    results = itertools.product(*(sorted(frozenset().union(*w.values())) for w in wins))
+    counts = {sum(all(result[j] in wins[j][leg[j]] for j in range(width)) for leg in legs) for result in results}
+    return counts.pop() if len(counts) == 1 and 0 not in counts else None
+
+
+def _fair_total(entry: MarketEntry) -> float | None:
+    names = entry.betpawa_names()
+    if entry in EARLY_PAYOUT or not names or not _covers_every_result(names):
+        return None
+    winners = _winners_per_result(names)
+    return None if winners is None else float(winners)
+
+
+_FAIR_TOTALS: Final[Mapping[str, float | None]] = {mid: _fair_total(e) for mid, e in _BY_BETPAWA.items()}
+
+
+def fair_total(market_id: str) -> float | None:
+    """The sum of the fair probabilities of the market's complete outcome set: 1.0 where the outcomes
+    partition the results, 2.0 where each result is covered by two (double chance), None where it is
+    unknown (early payout, an unknown id, no canonical outcomes). The rule is stated above."""
+    return _FAIR_TOTALS.get(market_id)
+
+
+def canonical_outcomes(market_id: str) -> frozenset[str] | None:
+    """The BetPawa names of the market's complete outcome set; None for an unknown id or no names."""
+    entry = _BY_BETPAWA.get(market_id)
+    if entry is None:
+        return None
+    names = entry.betpawa_names()
+    return frozenset(names) if names else None
 
 
 def market_name(entry: MarketEntry) -> str:

@@ -10,7 +10,8 @@ It mimics what the real API is known to do (bookmakers.md §1): ``x-pawa-brand``
 otherwise), a client that does not ask for ``application/json`` gets protobuf bytes, an
 ``events/lists/by-queries`` query lacking ``zones``/``view``/``skip``/``take`` is a 400, ``take`` is
 capped at 100, unknown event ids are 404, and event details use the v4 shape of the real capture
-(defaults omitted, ``odds``, ``row.handicap`` = line x 4, SPORTRADAR widget twice).
+(defaults omitted, ``odds``, ``row.handicap`` = line x 4, SPORTRADAR widget twice), each price
+with the world's fair ``probability: {"win": ..., "refund": ...}``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from streams.sources.books import (
 from streams.sources.sportybet import EVENT_PATH as SB_EVENT_PATH
 from streams.sources.sportybet import EVENTS_PATH as SB_EVENTS_PATH
 from streams.sources.sportybet import TOURNAMENTS_PATH as SB_TOURNAMENTS_PATH
-from streams.sources.world import World, WorldEvent, WorldMarket, build_world, fair_total
+from streams.sources.world import World, WorldEvent, WorldMarket, build_world
 
 __all__ = [
     "DEFAULT_LATENCY",
@@ -152,8 +153,6 @@ def _rows(ids: _Ids, group: list[WorldMarket]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for market in group:
         quote, spec = market.quote, market.spec
-        overround = sum(1 / o.price for o in quote.outcomes if o.price) or 1.0
-        scale = fair_total(spec.market_id) / overround
         prices: list[dict[str, Any]] = []
         for i, outcome in enumerate(quote.outcomes):
             price: dict[str, Any] = {
@@ -174,8 +173,8 @@ def _rows(ids: _Ids, group: list[WorldMarket]) -> list[dict[str, Any]]:
             else:
                 price["displayName"] = outcome.name
             price["additionalInfo"] = {"anyUp": "NO_UP"}
-            win = (1 / outcome.price) * scale if outcome.price else 0.5
-            price["probability"] = {"win": round(win, 6), "refund": 0.0}
+            if outcome.probability is not None:
+                price["probability"] = {"win": outcome.probability, "refund": outcome.refund_probability or 0.0}
             if spec.handicap_type == "ASIAN":
                 price["specifier"] = {"hcp": price["handicap"]}
             prices.append(price)

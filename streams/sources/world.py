@@ -5,6 +5,11 @@ Each market is priced from an independent-Poisson goal model with its own expect
 of it (``p' = p + m (1 - p) / (n - S)``, ``S`` = the outcomes' fair total: 1, or 2 for Double Chance).
 ``World.tick`` re-prices about 5 % of the markets after nudging their expected goals, so consecutive
 scrapes see moving odds. Same seed, same ``now``, same steps → the same world, bit for bit.
+
+Each outcome keeps those fair probabilities as BetPawa publishes them (markets.md §7), rounded to
+``PROBABILITY_PLACES`` decimals: ``Outcome.probability`` is the unconditional chance to win and
+``Outcome.refund_probability`` the chance of a push, 0 except on Draw No Bet (P(draw)), which is
+priced from the no-push chance ``probability / (1 - refund_probability)``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from functools import cached_property
 from typing import Final
 
 from streams.clock import require_aware
+from streams.sources import mapping
 from streams.sources.model import Outcome, Quote
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "MARKET_BTTS",
     "MARKET_DOUBLE_CHANCE",
     "MARKET_OVER_UNDER",
+    "PROBABILITY_PLACES",
     "TICK_MARKET_SHARE",
     "MarketSpec",
     "World",
@@ -53,6 +60,7 @@ TICK_MARKET_SHARE: Final = 0.05
 SUSPENDED_SHARE: Final = 0.01
 MARGIN_RANGE: Final = (0.055, 0.075)
 FIRST_HALF_SHARE: Final = 0.45
+PROBABILITY_PLACES: Final = 6  # as the upstream feed's numbers (0.199651): compact on the wire
 _MAX_GOALS: Final = 12
 _HTFT_NAMES: Final = tuple(f"{a}/{b}" for a in "1X2" for b in "1X2")
 
@@ -148,15 +156,25 @@ def _sign(d: int) -> int:
     return (d > 0) - (d < 0)
 
 
-def _fair(spec: MarketSpec, lam_home: float, lam_away: float) -> tuple[tuple[str, ...], tuple[float, ...]]:
+_Fair = tuple[tuple[str, ...], tuple[float, ...], float]
+
+
+def _fair(spec: MarketSpec, lam_home: float, lam_away: float) -> _Fair:
+    """(outcome names, each one's fair chance to win given no push, the chance of a push)."""
+    if spec.kind == "dnb":  # the draw returns the stake
+        p1, px, p2 = _three_way(_diff_dist(lam_home, lam_away))
+        return ("1", "2"), (p1 / (p1 + p2), p2 / (p1 + p2)), px
+    names, fair = _fair_without_push(spec, lam_home, lam_away)
+    return names, fair, 0.0
+
+
+def _fair_without_push(spec: MarketSpec, lam_home: float, lam_away: float) -> tuple[tuple[str, ...], tuple[float, ...]]:
     kind = spec.kind
-    if kind in ("1x2", "1x2_1h", "dc", "dnb"):
+    if kind in ("1x2", "1x2_1h", "dc"):
         share = FIRST_HALF_SHARE if kind == "1x2_1h" else 1.0
         p1, px, p2 = _three_way(_diff_dist(lam_home * share, lam_away * share))
         if kind == "dc":
             return ("1X", "X2", "12"), (p1 + px, px + p2, p1 + p2)
-        if kind == "dnb":
-            return ("1", "2"), (p1 / (p1 + p2), p2 / (p1 + p2))
         return ("1", "X", "2"), (p1, px, p2)
     if kind in ("btts", "btts_1h"):
         share = FIRST_HALF_SHARE if kind == "btts_1h" else 1.0
@@ -190,23 +208,33 @@ def _fair(spec: MarketSpec, lam_home: float, lam_away: float) -> tuple[tuple[str
 
 
 def fair_total(market_id: str) -> float:
-    """What the fair probabilities of a market's outcomes add up to (Double Chance: 2)."""
-    return 2.0 if market_id in (MARKET_DOUBLE_CHANCE, "4673") else 1.0
+    """What the fair probabilities of a market's outcomes add up to (Double Chance: 2), by the
+    mapping's rule (:func:`streams.sources.mapping.fair_total`); the world prices known totals only."""
+    total = mapping.fair_total(market_id)
+    if total is None:
+        raise ValueError(f"market {market_id} has no known fair total to price")
+    return total
 
 
 def price_market(
     spec: MarketSpec, lam_home: float, lam_away: float, margin: float, suspended: tuple[bool, ...]
 ) -> Quote:
-    """The quote of one market: fair Poisson probabilities, plus ``margin``, as 2-decimal odds."""
-    names, fair = _fair(spec, lam_home, lam_away)
+    """The quote of one market: fair Poisson probabilities, plus ``margin``, as 2-decimal odds.
+
+    Every outcome, suspended or not, carries its fair chances (BetPawa's semantics, module docstring).
+    """
+    names, fair, push = _fair(spec, lam_home, lam_away)
     spread = len(fair) - fair_total(spec.market_id)
+    refund = round(push, PROBABILITY_PLACES)
     outcomes = []
     for i, (name, p) in enumerate(zip(names, fair, strict=True)):
+        win = round(p * (1 - push), PROBABILITY_PLACES)
         if i < len(suspended) and suspended[i]:
-            outcomes.append(Outcome(name=name, price=None, suspended=True))
+            outcomes.append(Outcome(name, None, True, probability=win, refund_probability=refund))
             continue
         loaded = p + margin * (1 - p) / spread
-        outcomes.append(Outcome(name=name, price=max(1.01, round(1 / loaded, 2))))
+        price = max(1.01, round(1 / loaded, 2))
+        outcomes.append(Outcome(name, price, probability=win, refund_probability=refund))
     return Quote(market_id=spec.market_id, market_name=spec.display_name, line=spec.line, outcomes=tuple(outcomes))
 
 
