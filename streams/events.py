@@ -420,6 +420,10 @@ def _check_quotes(name: str, quotes: Sequence[Mapping[str, Any]], *, with_previo
                     raise InvalidEvent(f"{where}.{key}[{j}].price must be a decimal number > 1 or null")
                 if not isinstance(o.get("suspended", False), bool):
                     raise InvalidEvent(f"{where}.{key}[{j}].suspended must be a boolean")
+                for chance in ("probability", "refund_probability"):
+                    value = o.get(chance)
+                    if value is not None and (not _finite(value) or not 0 <= value <= 1):
+                        raise InvalidEvent(f"{where}.{key}[{j}].{chance} must be a number from 0 to 1 or null")
 
 
 def _check(event: BaseEvent) -> None:

@@ -43,12 +43,25 @@ _ENVELOPE = ("event_id", "event_type", "schema_version", "occurred_at")
 
 _OUTCOME: dict[str, Any] = {
     "type": "object",
-    "description": "One outcome of a quote; price is a decimal number > 1, or null when not offered.",
+    "description": "One outcome of a quote; price is a decimal number > 1, or null when not offered;"
+    " probability and refund_probability are optional.",
     "required": ["name"],
     "properties": {
         "name": {"type": "string"},
         "price": {"type": ["number", "null"], "exclusiveMinimum": 1},
         "suspended": {"type": "boolean"},
+        "probability": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "description": "The bookmaker's own fair probability that the outcome wins (BetPawa, SportyBet).",
+        },
+        "refund_probability": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "description": "The bookmaker's probability that the stake is returned (a push).",
+        },
     },
     "additionalProperties": True,
 }

@@ -96,10 +96,15 @@ class ObservedBoard:
 
 
 # gc=False: never part of a reference cycle, and a board has hundreds of them for the collector to skip
+_Chance = Annotated[float, msgspec.Meta(ge=0, le=1)] | None
+
+
 class _Outcome(msgspec.Struct, gc=False):
     name: str
     price: Annotated[float, msgspec.Meta(gt=1, le=_MAX)] | None = None
     suspended: bool = False
+    probability: _Chance = None
+    refund_probability: _Chance = None
 
 
 _Line = Annotated[float, msgspec.Meta(ge=-_MAX, le=_MAX)] | None
@@ -223,10 +228,13 @@ def _fast_board(raw: bytes) -> ObservedBoard:
         if len(outcomes) > 1:
             outcomes.sort(key=_by_name)
         flat: list[Any] = []
+        chances: list[Any] = []
         for o in outcomes:
             flat += (o.name, o.price, o.suspended)
+            chances += (o.probability, o.refund_probability)
         name = m.market_name
-        markets.append((m.market_id, name if type(name) is str else str(name), m.line, tuple(flat)))
+        fair = tuple(chances) if any(c is not None for c in chances) else None
+        markets.append((m.market_id, name if type(name) is str else str(name), m.line, tuple(flat), fair))
     return ObservedBoard(ObservedHead.of(ev), markets)
 
 

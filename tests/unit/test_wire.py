@@ -23,6 +23,8 @@ _outcome = st.fixed_dictionaries(
     optional={
         "price": st.none() | st.floats(min_value=1.01, max_value=1000, allow_nan=False),
         "suspended": st.booleans(),
+        "probability": st.none() | st.floats(min_value=0, max_value=1),
+        "refund_probability": st.none() | st.floats(min_value=0, max_value=0.999),
     },
 )
 _market = st.fixed_dictionaries(
