@@ -13,15 +13,16 @@ from typing import Any
 
 from agents.odds_rules import quote_view
 from streams.clock import parse_ts
-from streams.markets import best_prices, compare_with_competitors, margin, quote_key
+from streams.markets import best_prices, compare_with_competitors, fair_view, market_margin, quote_key, reference_fair
 
 __all__ = ["FEATURED", "EventFilter", "event_detail", "events_list"]
 
-# (label, market_id, line, number of outcomes of a complete set)
-FEATURED: tuple[tuple[str, str, float | None, int], ...] = (
-    ("1x2", "3743", None, 3),
-    ("over_under_2_5", "5000", 2.5, 2),
-    ("btts", "3795", None, 2),
+# (label, market_id, line); a margin needs the market's complete outcome set (streams.markets.market_margin)
+FEATURED: tuple[tuple[str, str, float | None], ...] = (
+    ("1x2", "3743", None),
+    ("over_under_2_5", "5000", 2.5),
+    ("btts", "3795", None),
+    ("double_chance", "4693", None),
 )
 
 EventFilter = Mapping[str, str]
@@ -74,7 +75,7 @@ def events_list(
         for bm, board in sorted(by_bm.items()):
             observed_at = confirmed.get(f"{sr_id}:{bm}")
             featured: dict[str, Any] = {}
-            for label, market_id, line, n in FEATURED:
+            for label, market_id, line in FEATURED:
                 stored = board["quotes"].get(quote_key(market_id, line))
                 if stored is None:
                     featured[label] = None
@@ -82,7 +83,7 @@ def events_list(
                 quote = quote_view(stored)
                 featured[label] = {
                     "prices": {o["name"]: o["price"] for o in quote["outcomes"]},
-                    "margin": margin(quote["outcomes"], expected=n),
+                    "margin": market_margin(market_id, quote["outcomes"]),
                     "last_changed_at": quote["last_changed_at"],
                 }
             bookmakers[bm] = {
@@ -128,14 +129,16 @@ def event_detail(
             )
             entry["bookmakers"][bm] = {
                 "outcomes": quote["outcomes"],
-                "margin": margin(quote["outcomes"]),
+                "margin": market_margin(quote["market_id"], quote["outcomes"]),
+                "fair": fair_view(quote["market_id"], quote["outcomes"]),
                 "observed_at": observed_at,
                 "last_changed_at": quote["last_changed_at"],
             }
     for entry in markets.values():
         outcomes = {bm: q["outcomes"] for bm, q in entry["bookmakers"].items()}
         entry["best"] = best_prices(outcomes)
-        entry["betpawa_vs_best_competitor"] = compare_with_competitors(outcomes)
+        entry["betpawa_vs_best_competitor"] = compare_with_competitors(entry["market_id"], outcomes)
+        entry["fair"] = reference_fair(entry["market_id"], outcomes)
     freshness = {
         bm: {"observed_at": (at := confirmed.get(f"{sr_id}:{bm}")), "age_s": _freshness(at, now)}
         for bm in sorted(by_bm)

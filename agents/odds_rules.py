@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from streams.markets import (
+    Fair,
     ObservedMarket,
     Outcomes,
+    canonical_fair,
     canonical_outcomes,
-    flat_outcomes,
+    merge_outcomes,
     outcome_dicts,
-    outcome_triples,
     quote_key,
 )
 
@@ -30,8 +31,9 @@ __all__ = [
     "stored_quotes",
 ]
 
-Quote = tuple[str, str, float | None, Outcomes, str]
-"""One quote of a board: ``(market_id, market_name, line, outcomes, last_changed_at)``.
+Quote = tuple[str, str, float | None, Outcomes, str, Fair]
+"""One quote of a board: ``(market_id, market_name, line, outcomes, last_changed_at, fair)``; ``fair``
+the book's own probabilities of the outcomes (:data:`streams.markets.Fair`), None when it gave none.
 
 Flat tuples of plain values, not dicts: a board of ~170 quotes is compared, stored and written to
 the changelog on every observation. Tuples of strings and numbers compare in C, are half the JSON,
@@ -44,35 +46,41 @@ MARKET_NAME: Final = 1
 LINE: Final = 2
 OUTCOMES: Final = 3
 LAST_CHANGED_AT: Final = 4
+FAIR: Final = 5
 
 
 def as_quote(stored: Any) -> Quote:
     """A quote as the boards table holds it, as a :data:`Quote`: the tuple this code writes; the
-    JSON list it comes back as from the changelog; or the dict with a dict per outcome that boards
-    written before this layout hold (``{market_id, market_name, line, outcomes, last_changed_at}``),
-    so a changelog of the previous layout is read, not mistaken for changed quotes."""
+    JSON list it comes back as from the changelog (five fields before quotes kept the books' fair
+    probabilities, six since); or the dict with a dict per outcome that boards written before the
+    flat layout hold (``{market_id, market_name, line, outcomes, last_changed_at}``), so a changelog
+    of an earlier layout is read, not mistaken for changed quotes."""
     if type(stored) is tuple:
         return stored
     if isinstance(stored, Mapping):
         line = stored.get("line")
+        outcomes = stored.get("outcomes", ())
         return (
             str(stored["market_id"]),
             str(stored.get("market_name", "")),
             None if line is None else float(line),
-            canonical_outcomes(stored.get("outcomes", ())),
+            canonical_outcomes(outcomes),
             str(stored["last_changed_at"]),
+            canonical_fair(outcomes),
         )
-    return (stored[0], stored[1], stored[2], tuple(stored[3]), stored[4])
+    fair = stored[5] if len(stored) > 5 and stored[5] is not None else None
+    return (stored[0], stored[1], stored[2], tuple(stored[3]), stored[4], None if fair is None else tuple(fair))
 
 
 def quote_view(stored: Any) -> dict[str, Any]:
-    """A stored quote as a dict: ``{market_id, market_name, line, outcomes, last_changed_at}``."""
+    """A stored quote as a dict: ``{market_id, market_name, line, outcomes, last_changed_at}``; each
+    outcome with the book's ``probability`` and ``refund_probability`` when it gave them."""
     quote = as_quote(stored)
     return {
         "market_id": quote[MARKET_ID],
         "market_name": quote[MARKET_NAME],
         "line": quote[LINE],
-        "outcomes": outcome_dicts(quote[OUTCOMES]),
+        "outcomes": outcome_dicts(quote[OUTCOMES], quote[FAIR]),
         "last_changed_at": quote[LAST_CHANGED_AT],
     }
 
@@ -118,17 +126,16 @@ def apply_observation(
         return BoardUpdate(quotes=dict(prev), changes=[], stale=True)
 
     quotes: dict[str, Quote] = {}
-    for market_id, market_name, line, outcomes in markets:
+    for market_id, market_name, line, outcomes, fair in markets:
         key = quote_key(market_id, line)
         if key in quotes:  # the same quote twice in one board: merge its outcomes, last wins per name
-            merged = {o[0]: o for o in outcome_triples(quotes[key][OUTCOMES])}
-            merged.update({o[0]: o for o in outcome_triples(outcomes)})
-            outcomes = flat_outcomes(merged.values())
+            outcomes, fair = merge_outcomes(quotes[key][OUTCOMES], quotes[key][FAIR], outcomes, fair)
         old = prev.get(key)
         last_changed_at = observed_at
         if old is not None and old[OUTCOMES] == outcomes:
             last_changed_at = old[LAST_CHANGED_AT]
-        quotes[key] = (market_id, market_name, line, outcomes, last_changed_at)
+        # the fair probabilities follow the latest observation; a change is a change of price or availability
+        quotes[key] = (market_id, market_name, line, outcomes, last_changed_at, fair)
 
     changes: list[dict[str, Any]] = []
     for key, quote in quotes.items():
@@ -138,8 +145,8 @@ def apply_observation(
                 {
                     "market_id": quote[MARKET_ID],
                     "line": quote[LINE],
-                    "outcomes": outcome_dicts(quote[OUTCOMES]),
-                    "previous_outcomes": None if old is None else outcome_dicts(old[OUTCOMES]),
+                    "outcomes": outcome_dicts(quote[OUTCOMES], quote[FAIR]),
+                    "previous_outcomes": None if old is None else outcome_dicts(old[OUTCOMES], old[FAIR]),
                 }
             )
     for key, old in prev.items():
@@ -149,7 +156,7 @@ def apply_observation(
                     "market_id": old[MARKET_ID],
                     "line": old[LINE],
                     "outcomes": [],
-                    "previous_outcomes": outcome_dicts(old[OUTCOMES]),
+                    "previous_outcomes": outcome_dicts(old[OUTCOMES], old[FAIR]),
                 }
             )
     return BoardUpdate(quotes=quotes, changes=changes)

@@ -144,6 +144,7 @@ def test_a_board_recovered_from_the_changelog_compares_like_the_one_written() ->
             None,
             ["1", 2.2, False, "2", 3.9, False, "X", 3.2, False],
             format_ts(T0 + timedelta(minutes=10)),
+            None,
         ]
     }
 

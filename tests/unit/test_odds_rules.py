@@ -12,7 +12,7 @@ from streams.markets import (
     canonical_markets,
     canonical_outcomes,
     compare_with_competitors,
-    margin,
+    market_margin,
     outcome_dicts,
     quote_key,
 )
@@ -91,32 +91,40 @@ def test_older_observation_is_ignored() -> None:
 prices = st.floats(min_value=1.01, max_value=100.0, allow_nan=False)
 
 
-@given(st.lists(prices, min_size=2, max_size=12))
-def test_margin_matches_overround(ps: list[float]) -> None:
-    m = margin([{"name": str(i), "price": p, "suspended": False} for i, p in enumerate(ps)])
+# markets whose outcomes partition the results, by their complete outcome sets
+PARTITIONS = {"3795": ("No", "Yes"), "3743": ("1", "2", "X"), "4926": ("0", "1", "2", "3", "4", "5", "6+")}
+
+
+@given(st.sampled_from(sorted(PARTITIONS)), st.data())
+def test_margin_matches_overround(market_id: str, data: st.DataObject) -> None:
+    names = PARTITIONS[market_id]
+    ps = data.draw(st.lists(prices, min_size=len(names), max_size=len(names)))
+    m = market_margin(market_id, [{"name": n, "price": p, "suspended": False} for n, p in zip(names, ps, strict=True)])
     assert m is not None
     assert math.isclose(m, sum(1 / p for p in ps) - 1, rel_tol=1e-12, abs_tol=1e-12)
 
 
-@given(st.lists(prices, min_size=2, max_size=12), st.data())
-def test_margin_undefined_when_any_outcome_unavailable(ps: list[float], data: st.DataObject) -> None:
-    outcomes = [{"name": str(i), "price": p, "suspended": False} for i, p in enumerate(ps)]
+@given(st.sampled_from(sorted(PARTITIONS)), st.data())
+def test_margin_undefined_when_any_outcome_unavailable(market_id: str, data: st.DataObject) -> None:
+    names = PARTITIONS[market_id]
+    ps = data.draw(st.lists(prices, min_size=len(names), max_size=len(names)))
+    outcomes = [{"name": n, "price": p, "suspended": False} for n, p in zip(names, ps, strict=True)]
     i = data.draw(st.integers(0, len(ps) - 1))
     outcomes[i] = data.draw(st.sampled_from([{**outcomes[i], "suspended": True}, {**outcomes[i], "price": None}]))
-    assert margin(outcomes) is None
+    assert market_margin(market_id, outcomes) is None
 
 
-def test_margin_needs_the_expected_number_of_outcomes() -> None:
+def test_margin_needs_the_complete_outcome_set() -> None:
     two = [{"name": "1", "price": 2.0, "suspended": False}, {"name": "2", "price": 2.0, "suspended": False}]
-    assert margin(two) == 0.0
-    assert margin(two, expected=3) is None
+    assert market_margin("4703", two) == 0.0  # draw no bet: 1 and 2 are its whole set
+    assert market_margin("3743", two) is None  # 1X2 without its draw
 
 
 @given(st.dictionaries(st.sampled_from(["1", "X", "2"]), prices, min_size=3))
 def test_fair_prices_have_zero_margin_after_normalising(odds: dict[str, float]) -> None:
     total = sum(1 / p for p in odds.values())
     fair = [{"name": n, "price": p * total, "suspended": False} for n, p in odds.items()]
-    m = margin(fair)
+    m = market_margin("3743", fair)
     assert m is not None and abs(m) < 1e-9
 
 
@@ -150,7 +158,7 @@ def test_best_price_is_the_maximum_active_offer_and_names_its_bookmakers(
 @given(boards)
 def test_deltas_compare_betpawa_with_the_best_competitor(raw: dict[str, dict[str, float | None]]) -> None:
     by_bm = {bm: _outcomes(p) for bm, p in raw.items()}
-    result = compare_with_competitors(by_bm)
+    result = compare_with_competitors("3743", by_bm)
     if "betpawa" not in raw or len(raw) == 1:
         assert result is None
         return
@@ -171,10 +179,12 @@ def test_margin_delta_against_the_cheapest_complete_competitor() -> None:
         "sportybet": _outcomes({"1": 2.1, "X": 3.3, "2": 3.7}),
         "bet9ja": _outcomes({"1": 2.2, "X": None, "2": 3.9}),  # incomplete: no margin
     }
-    result = compare_with_competitors(by_bm)
+    result = compare_with_competitors("3743", by_bm)
     assert result is not None
-    assert result["best_competitor_margin"] == margin(by_bm["sportybet"])
-    assert math.isclose(result["margin_delta"], margin(by_bm["betpawa"]) - margin(by_bm["sportybet"]), abs_tol=1e-9)
+    home, rival = market_margin("3743", by_bm["betpawa"]), market_margin("3743", by_bm["sportybet"])
+    assert home is not None and rival is not None
+    assert result["best_competitor_margin"] == rival
+    assert math.isclose(result["margin_delta"], home - rival, abs_tol=1e-9)
     assert result["outcomes"]["1"]["competitors"] == ["bet9ja"]
     assert result["outcomes"]["X"]["best_competitor"] == 3.3
 
@@ -199,3 +209,41 @@ def test_flat_outcomes_read_back_as_the_outcomes_sorted_by_name(outcomes: list[d
     assert outcome_dicts(list(flat)) == outcome_dicts(flat)  # as recovered from the changelog (a list)
     if len({o["name"] for o in outcomes}) == len(outcomes):  # the source's order does not matter
         assert canonical_outcomes(reversed(outcomes)) == flat
+
+
+def _chanced(mid: str, **outcomes: tuple[float, float]) -> Any:
+    """A market whose outcomes carry the book's own ``probability``: name=(price, probability)."""
+    return canonical_markets(
+        [
+            {
+                "market_id": mid,
+                "market_name": mid,
+                "line": None,
+                "outcomes": [
+                    {"name": n, "price": p, "suspended": False, "probability": q} for n, (p, q) in outcomes.items()
+                ],
+            }
+        ]
+    )[0]
+
+
+def test_changes_carry_the_books_probabilities_and_a_new_probability_alone_is_no_change() -> None:
+    first = apply_observation(
+        None, None, [_chanced("3743", **{"1": (2.0, 0.47), "X": (3.2, 0.29), "2": (3.9, 0.24)})], T0
+    )
+    assert first.changes[0]["outcomes"][0] == {"name": "1", "price": 2.0, "suspended": False, "probability": 0.47}
+    again = [_chanced("3743", **{"1": (2.0, 0.48), "X": (3.2, 0.28), "2": (3.9, 0.24)})]
+    second = apply_observation(first.quotes, T0, again, T1)
+    assert second.changes == []  # the prices did not move
+    view = quote_view(second.quotes[quote_key("3743", None)])
+    assert [o.get("probability") for o in view["outcomes"]] == [0.48, 0.24, 0.28]  # the latest numbers
+    assert view["last_changed_at"] == T0
+    moved = apply_observation(
+        second.quotes,
+        T1,
+        [_chanced("3743", **{"1": (2.1, 0.46), "X": (3.2, 0.30), "2": (3.9, 0.24)})],
+        T1.replace("12:05", "12:10"),
+    )
+    [change] = moved.changes
+    assert {o["name"]: o["probability"] for o in change["previous_outcomes"]} == {"1": 0.48, "2": 0.24, "X": 0.28}
+    assert {o["name"]: o["probability"] for o in change["outcomes"]} == {"1": 0.46, "2": 0.24, "X": 0.30}
