@@ -401,6 +401,16 @@
     }
   }
 
+  // where the fair reference of a market comes from: a book's own probabilities, or a de-vig of its prices
+  const fairOrigin = (f) => `${f.method === "book" ? "" : `${f.method} de-vig of `}${BM_LABEL[f.source] || f.source}`;
+
+  // a price cell's tooltip: the book's fair odds for the outcome, the bettor's edge and its share of the margin
+  function fairTitle(o, view) {
+    if (!o) return null;
+    const share = typeof o.margin_share === "number" ? ` · ${pct(o.margin_share)} of the margin` : "";
+    return `fair ${price(o.fair_odds)} (${view.method}) · edge ${signedPct(o.edge).replace(" pp", " %")}${share}`;
+  }
+
   function buildMarketTable(m) {
     const table = el("table", { class: "grid market", dataset: { market: marketKey(m) } });
     table.append(el("caption", {}, marketTitle(m)));
@@ -408,6 +418,7 @@
     for (const bm of BOOKMAKERS) head.append(el("th", { scope: "col", class: `bm-${bm}` }, BM_LABEL[bm]));
     head.append(
       el("th", { scope: "col" }, "Best"),
+      el("th", { scope: "col", class: "fair-col", title: "Fair odds: the book's own probabilities where it gives them, else the de-vigged prices" }, "Fair"),
       el("th", { scope: "col", title: "BetPawa minus the best competitor (price; margin in points)" }, "BetPawa Δ"),
     );
     table.append(el("thead", {}, head));
@@ -421,11 +432,12 @@
       marginRow.append(marginCells[bm]);
     }
     const bestMargin = el("td", { class: "margin" });
+    const fairSource = el("td", { class: "fair-source" });
     const marginDelta = el("td", { class: "delta" });
-    marginRow.append(bestMargin, marginDelta);
+    marginRow.append(bestMargin, fairSource, marginDelta);
     tfoot.append(marginRow);
     const section = el("section", { class: "market-card" }, table);
-    return { section, table, tbody, rows: new Map(), marginCells, bestMargin, marginDelta };
+    return { section, table, tbody, rows: new Map(), marginCells, bestMargin, fairSource, marginDelta };
   }
 
   function updateMarketTable(t, m) {
@@ -447,9 +459,10 @@
           tr.append(cells[bm]);
         }
         const best = el("td", { class: "best-col" });
+        const fair = el("td", { class: "fair-col" });
         const delta = el("td", { class: "delta" });
-        tr.append(best, delta);
-        row = { tr, cells, best, delta };
+        tr.append(best, fair, delta);
+        row = { tr, cells, best, fair, delta };
         t.rows.set(name, row);
       }
       const want = anchor ? anchor.nextSibling : t.tbody.firstChild;
@@ -471,7 +484,11 @@
         } else delete td.dataset.price;
         setClass(td, "best", !!(best && best.bookmakers.includes(bm)));
         setCompare(td, bm === HOME || !o || o.suspended ? null : versus(o.price, homePrice), "price");
+        setAttr(td, "title", fairTitle(q && q.fair && q.fair.outcomes[name], q && q.fair));
       }
+      const ref = m.fair && m.fair.outcomes[name];
+      setText(row.fair, ref ? price(ref.fair_odds) : "—");
+      setAttr(row.fair, "title", ref ? `${pct(ref.probability)} (${fairOrigin(m.fair)})` : null);
       setText(row.best, best ? `${price(best.price)} ${best.bookmakers.map((b) => BM_LABEL[b] || b).join(", ")}` : "—");
       const c = cmp && cmp.outcomes[name];
       setText(row.delta, c && typeof c.delta === "number" ? signed(c.delta) : "—");
@@ -491,6 +508,7 @@
     }
     setText(t.bestMargin, cmp && typeof cmp.best_competitor_margin === "number" ? `comp. ${pct(cmp.best_competitor_margin)}` : "");
     setAttr(t.bestMargin, "title", cmp ? "lowest competitor margin" : null);
+    setText(t.fairSource, m.fair ? fairOrigin(m.fair) : "");
     setText(t.marginDelta, cmp && typeof cmp.margin_delta === "number" ? signedPct(cmp.margin_delta) : "—");
     setAttr(t.marginDelta, "title", cmp ? "BetPawa margin minus the lowest competitor margin" : null);
     // BetPawa taking a bigger margin than the best competitor is worse for the punter

@@ -148,6 +148,14 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             await expect(page.locator("#detail-markets table.market").first).to_be_visible(timeout=10_000)
             assert await page.locator("#detail-markets table.market").count() >= 3
             await expect(page.locator("#detail-markets td.best").first).to_be_visible()
+            # 1X2 with fair odds from BetPawa's own probabilities, and each price's fair odds and edge
+            one_x_two = page.locator('#detail-markets table.market[data-market="3743|"]')
+            await expect(one_x_two.locator("tbody td.fair-col")).to_have_count(3)
+            for text in await one_x_two.locator("tbody td.fair-col").all_inner_texts():
+                assert re.fullmatch(r"\d+\.\d\d", text), text
+            await expect(one_x_two.locator("tfoot td.fair-source")).to_have_text("BetPawa")
+            home_price = one_x_two.locator('tbody td.price[data-bookmaker="betpawa"]').first
+            await expect(home_price).to_have_attribute("title", re.compile(r"^fair \d+\.\d\d \(book\) · edge \u2212\d"))
             await page.screenshot(path=str(tmp_path / "dashboard-detail.png"), full_page=False)
             await page.get_by_role("button", name="← All events").click()
             await expect(events).to_have_count(30)
