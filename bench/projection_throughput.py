@@ -37,6 +37,7 @@ from oddstream.runtime.procs import ManagedProcess, free_port
 from projections.replay import replay, topic_partitions
 from projections.rows import line_value
 from streams.clock import utc_now
+from streams.ends import probe_ends
 from streams.events import OddsObserved, derive_id, encode
 from streams.settings import Settings
 from streams.sources.registry import NAMES
@@ -159,7 +160,7 @@ async def _ceiling(settings: Settings, dsn: str) -> dict[str, float]:
     try:
         consumer.assign(tps)
         begins = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await probe_ends(consumer, tps, await consumer.end_offsets(tps))
         for tp in tps:
             consumer.seek(tp, begins[tp])
         remaining = sum(ends[tp] - begins[tp] for tp in tps)

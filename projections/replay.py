@@ -30,16 +30,26 @@ from projections.registry import GROUPS, in_group, tables_of
 from projections.rows import Rec
 from projections.schema import REBUILD_SCHEMA, VIEW_DDL, table_ddl
 from projections.store import Projection
+from streams.ends import behind_live, log_ends, probe_ends
 from streams.events import InvalidEvent
 from streams.kafka import client_options
 from streams.retry import until_done
 from streams.settings import Settings
 
-__all__ = ["ReplayBusy", "ReplayStats", "replay", "topic_partitions"]
+__all__ = [
+    "ReplayBusy",
+    "ReplayRefused",
+    "ReplayStats",
+    "forget_lost_log",
+    "replay",
+    "topic_partitions",
+]
 
 log = structlog.get_logger(__name__)
 
 BATCH = 10_000
+STALL_S = 60.0
+"""A replay that reads nothing new for this long while short of its targets refuses to go on."""
 REPLAY_LOCK = 7434004
 REPLAY_SUFFIX = "@replay"
 """A replay's progress rows are its projections' names with this suffix, beside the live ones."""
@@ -47,6 +57,20 @@ REPLAY_SUFFIX = "@replay"
 
 class ReplayBusy(RuntimeError):
     """Another ``oddstream replay`` holds the replay lock of this database."""
+
+
+class ReplayRefused(RuntimeError):
+    """The topics cannot reproduce what the live tables hold: nothing was swapped."""
+
+
+def _refusal(behind: Sequence[tuple[str, str, int, int, int]]) -> str:
+    name, topic, partition, applied, end = behind[0]
+    more = f" (and {len(behind) - 1} more partitions)" if len(behind) > 1 else ""
+    return (
+        f"refusing to swap: the live projection {name} applied {topic}[{partition}] up to offset {applied}, "
+        f"but the topic ends at {end}{more}; the event log no longer holds what the live tables were built "
+        "from (a broker that keeps nothing across restarts?), so a rebuild would lose rows"
+    )
 
 
 @dataclass
@@ -106,6 +130,36 @@ async def topic_partitions(settings: Settings, names: Sequence[str]) -> list[Top
         if d.get("topic") in names and not d.get("error_code")
         for p in d.get("partitions", [])
     )
+
+
+async def forget_lost_log(settings: Settings) -> list[tuple[str, str, int, int, int]]:
+    """Empty every projection when its topics no longer hold what it applied; say what was behind.
+
+    A memory-only broker (Tansu) starts each time with empty topics while the database keeps its
+    tables and progress rows: the projections would skip the new records up to the old offsets,
+    and a replay could never reproduce the tables. They derive from a log that is gone, so they
+    start again with it. Nothing changes while every topic reaches what its projections applied.
+    """
+    assert settings.database_url is not None
+    pool = await connect_pool(settings.database_url, size=1)
+    try:
+        rows = await pool.fetch(
+            'SELECT projection, topic, partition, "offset" FROM public.projection_progress WHERE "offset" >= 0'
+        )
+        if not rows:
+            return []
+        tps = await topic_partitions(settings, sorted({r["topic"] for r in rows}))
+        ends = await log_ends(client_options(settings), tps)
+        applied = {(r["projection"], r["topic"], r["partition"]): int(r["offset"]) for r in rows}
+        behind = behind_live(applied, {(tp.topic, tp.partition): end for tp, end in ends.items()})
+        if behind:
+            tables = ", ".join(f"public.{t}" for t in [*tables_of(list(GROUPS)), "projection_progress"])
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(f"TRUNCATE {tables}")
+            log.warning("projections_emptied", reason="event_log_lost", partitions_behind=len(behind), first=behind[0])
+        return behind
+    finally:
+        await pool.close()
 
 
 async def _create_rebuild_schema(pool: asyncpg.Pool, groups: Sequence[str]) -> None:
@@ -184,7 +238,7 @@ async def replay(
 
         tps = await topic_partitions(settings, sorted(readers))
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await probe_ends(consumer, tps, await consumer.end_offsets(tps))
         if since is not None:
             found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
             starts = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
@@ -208,16 +262,27 @@ async def replay(
                     stats.rows_written += done.rows
 
         async def read_until_targets() -> None:
+            last_read = time.monotonic()
             while True:
                 remaining = [tp for tp in tps if await consumer.position(tp) < targets[tp]]
                 if not remaining:
                     return
                 batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=BATCH)
+                if any(batches.values()):
+                    last_read = time.monotonic()
+                elif time.monotonic() - last_read > STALL_S:
+                    short = [(tp.topic, tp.partition, await consumer.position(tp), targets[tp]) for tp in remaining]
+                    raise ReplayRefused(
+                        f"refusing to go on: nothing new read for {STALL_S:.0f} s while {short[0][0]}[{short[0][1]}]"
+                        f" stands at {short[0][2]}, short of {short[0][3]}; nothing was swapped"
+                    )
                 pending: dict[str, tuple[Projection, list[Rec]]] = {p.name: (p, []) for p in projections}
                 for tp, records in batches.items():
                     for record in records:
                         if record.offset >= targets[tp]:
-                            continue
+                            # read past the target: come back for it when the target moves on
+                            consumer.seek(tp, targets[tp])
+                            break
                         stats.events_read += 1
                         invalid = False
                         for projection in readers[tp.topic]:
@@ -257,6 +322,14 @@ async def replay(
                     live_topics,
                     live_parts,
                 )
+                at = {tp: await consumer.position(tp) for tp in tps}
+                now_ends = await probe_ends(consumer, tps, await consumer.end_offsets(tps))
+                for tp, offset in at.items():
+                    consumer.seek(tp, offset)
+                applied = {(r["projection"], r["topic"], r["partition"]): int(r["offset"]) for r in live}
+                behind = behind_live(applied, {(tp.topic, tp.partition): end for tp, end in now_ends.items()})
+                if behind:
+                    raise ReplayRefused(_refusal(behind))
                 for row in live:
                     tp = TopicPartition(row["topic"], row["partition"])
                     targets[tp] = max(targets[tp], int(row["offset"]) + 1)
@@ -283,7 +356,7 @@ async def replay(
         await pool.close()
     stats.seconds = time.monotonic() - started
     log.info(
-        "replay finished",
+        "replay_finished",
         projections=list(groups),
         in_place=in_place,
         events_read=stats.events_read,

@@ -35,6 +35,7 @@ from faust.transport.drivers.aiokafka import Producer as FaustAIOKafkaProducer
 from faust.transport.producer import ProducerBuffer
 from faust.types import AppT, EventT, StreamT, TableT, TopicT
 
+from streams.ends import true_end
 from streams.retry import until_done
 from streams.sequencing import PartitionWatch
 from streams.topics import TableSpec
@@ -341,7 +342,8 @@ class Keeper:
             return
         try:
             applied = await self._applied(tps)
-            ends = await consumer.highwaters(*tps)
+            listed = await consumer.highwaters(*tps)  # ListOffsets: too low on Tansu (streams.ends)
+            ends = {tp: true_end(listed.get(tp), consumer.highwater(tp)) for tp in tps}
         except Exception:  # the database or the broker is away: nothing to go by this time
             return
         for tp in tps:

@@ -140,3 +140,18 @@ async def snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
         return {name: [tuple(r) for r in await conn.fetch(q)] for name, q in SNAPSHOT_QUERIES.items()}
     finally:
         await conn.close()
+
+
+def snapshot_diff(a: dict[str, list[Any]], b: dict[str, list[Any]], names: tuple[str, str] = ("live", "replay")) -> str:
+    """The rows only one side has, per table (a readable failure message)."""
+    lines = []
+    for table in a:
+        only_a = {repr(r) for r in a[table]} - {repr(r) for r in b[table]}
+        only_b = {repr(r) for r in b[table]} - {repr(r) for r in a[table]}
+        for row in sorted(only_a)[:3]:
+            lines.append(f"{table} {names[0]} only: {row}")
+        for row in sorted(only_b)[:3]:
+            lines.append(f"{table} {names[1]} only: {row}")
+        if only_a or only_b:
+            lines.append(f"{table}: {len(only_a)} {names[0]}-only rows, {len(only_b)} {names[1]}-only rows")
+    return "\n".join(lines)

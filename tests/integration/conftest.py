@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -356,3 +356,35 @@ async def stale_counts(settings: Settings, quiet_s: float = 3.0) -> Counter[str]
         if json.loads(value).get("event_type") == "RunStale":
             counts[decode(value, [RunStale]).run_id] += 1
     return counts
+
+
+async def caught_up(settings: Settings, projections: Mapping[str, Sequence[str]], timeout_s: float = 60.0) -> None:
+    """Until each projection (name -> its topics) has committed every record now on its topics
+    (true ends, ``streams.ends``: right on Tansu too)."""
+    from projections.postgres import dsn_of
+    from projections.replay import topic_partitions
+    from streams.ends import log_ends
+
+    names = {settings.topic(t): name for name, ts in projections.items() for t in ts}
+    deadline = time.monotonic() + timeout_s
+    lag: dict[Any, int] = {}
+    while time.monotonic() < deadline:
+        tps = await topic_partitions(settings, sorted(names))
+        ends = await log_ends(settings.kafka_bootstrap, tps)
+        conn = await asyncpg.connect(dsn_of(settings.database_url or ""))
+        try:
+            rows = await conn.fetch('select projection, topic, partition, "offset" from projection_progress')
+        except asyncpg.UndefinedTableError:
+            rows = []
+        finally:
+            await conn.close()
+        done = {(r["projection"], r["topic"], r["partition"]): r["offset"] for r in rows}
+        lag = {
+            (names[tp.topic], tp.topic, tp.partition): end - 1 - done.get((names[tp.topic], tp.topic, tp.partition), -1)
+            for tp, end in ends.items()
+            if end > 0
+        }
+        if tps and not any(v > 0 for v in lag.values()):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"projections not caught up after {timeout_s} s: {lag}")

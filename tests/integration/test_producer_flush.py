@@ -11,10 +11,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from oddstream.app import create_app
 from streams import topics
+from streams.ends import log_ends
 from streams.engine import DurableProducer
 from streams.kafka import ensure_topics
 from streams.settings import Settings
@@ -26,13 +27,8 @@ VALUE = b"x" * 30_000  # about one board
 
 
 async def _on_broker(settings: Settings, name: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(name, p) for p in range(settings.topic_partitions)]
-        return sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
+    parts = [TopicPartition(name, p) for p in range(settings.topic_partitions)]
+    return sum((await log_ends(settings.kafka_bootstrap, parts)).values())
 
 
 async def test_flush_returns_only_when_every_buffered_write_is_on_the_broker(settings: Settings) -> None:

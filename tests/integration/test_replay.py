@@ -17,10 +17,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from projections.postgres import dsn_of
-from projections.replay import topic_partitions
 from streams.settings import Settings
-from tests.integration.conftest import Processes
-from tests.projection_world import snapshot
+from tests.integration.conftest import Processes, caught_up
+from tests.projection_world import snapshot, snapshot_diff
 
 # end offsets decide when a replay is done and when the projections have caught up: Tansu's are wrong
 pytestmark = [pytest.mark.integration, pytest.mark.true_kafka]
@@ -33,40 +32,8 @@ TOPICS = {
 }
 
 
-async def _end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
-    tps = await topic_partitions(settings, [settings.topic(t) for ts in TOPICS.values() for t in ts])
-    assert tps
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
-    return {(tp.topic, tp.partition): o for tp, o in ends.items()}
-
-
 async def _caught_up(settings: Settings, timeout_s: float = 60.0) -> None:
-    """Until every projection has committed every record now on its topics."""
-    deadline = time.monotonic() + timeout_s
-    lag: dict[Any, int] = {}
-    while time.monotonic() < deadline:
-        ends = await _end_offsets(settings)
-        conn = await asyncpg.connect(dsn_of(settings.database_url or ""))
-        try:
-            rows = await conn.fetch('select projection, topic, partition, "offset" from projection_progress')
-        finally:
-            await conn.close()
-        done = {(r["projection"], r["topic"], r["partition"]): r["offset"] for r in rows}
-        lag = {
-            (name, t, p): end - 1 - done.get((name, t, p), -1)
-            for name, ts in TOPICS.items()
-            for (t, p), end in ends.items()
-            if t in {settings.topic(x) for x in ts} and end > 0
-        }
-        if not any(v > 0 for v in lag.values()):
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"projections not caught up after {timeout_s} s: {lag}")
+    await caught_up(settings, TOPICS, timeout_s)
 
 
 async def _scrape(procs: Processes) -> None:
@@ -185,19 +152,4 @@ async def test_worker_killed_mid_cycle_resumes_exactly(procs: Processes, setting
     _replay(procs)
     await _caught_up(settings)
     rebuilt = await snapshot(dsn)
-    assert rebuilt == live, _diff(live, rebuilt)
-
-
-def _diff(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> str:
-    """The rows only one side has, per table (a readable failure message)."""
-    lines = []
-    for table in a:
-        only_a = {repr(r) for r in a[table]} - {repr(r) for r in b[table]}
-        only_b = {repr(r) for r in b[table]} - {repr(r) for r in a[table]}
-        for row in sorted(only_a)[:3]:
-            lines.append(f"{table} live only:   {row}")
-        for row in sorted(only_b)[:3]:
-            lines.append(f"{table} replay only: {row}")
-        if only_a or only_b:
-            lines.append(f"{table}: {len(only_a)} live-only rows, {len(only_b)} replay-only rows")
-    return "\n".join(lines)
+    assert rebuilt == live, snapshot_diff(live, rebuilt)

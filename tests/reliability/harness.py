@@ -40,6 +40,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from agents.odds_rules import apply_observation
 from oddstream.runtime.procs import ManagedProcess, free_port
 from streams.clock import format_ts, parse_ts
+from streams.ends import log_ends
 from streams.events import InvalidEvent, OddsChanged, OddsObserved, decode, derive_id, encode
 from streams.markets import canonical_markets
 from streams.settings import Settings
@@ -365,9 +366,9 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
             await consumer._client.force_metadata_update()
             parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        ends = await consumer.end_offsets(tps) if tps else {}
     finally:
         await consumer.stop()
+    ends = await log_ends(bootstrap, tps)  # true ends on Tansu too
     return {tp.partition: o for tp, o in ends.items()}
 
 
