@@ -69,18 +69,62 @@ async def test_tansu_produce_consume_stop(tmp_path: Path) -> None:
     await _exercise_broker(broker)
 
 
-async def test_apache_kafka_produce_consume_stop(tmp_path: Path) -> None:
+def _require_java() -> None:
     if not java_and_maven_available():
-        reason = "java and/or mvn not on PATH: cannot run Apache Kafka on the JDK"
+        reason = "no Java 17+ runtime (or no jar list and no mvn): cannot run Apache Kafka on the JVM"
         if os.environ.get("CI"):
             pytest.fail(reason + " (CI requires true Kafka)")
         print(f"SKIP: {reason}")
         pytest.skip(reason)
+
+
+async def test_apache_kafka_produce_consume_stop(tmp_path: Path) -> None:
+    _require_java()
     t0 = time.monotonic()
     broker = await asyncio.to_thread(start_kafka, tmp_path / "kafka")
     print(f"apache kafka {broker.version} started in {time.monotonic() - t0:.2f}s on {broker.bootstrap}")
     assert broker.kind == "apache-kafka"
     await _exercise_broker(broker)
+
+
+async def test_persistent_kafka_keeps_records_and_port_across_restart(tmp_path: Path) -> None:
+    _require_java()
+    work = tmp_path / "kafka-persistent"
+    topic = f"runtime-persist-{uuid.uuid4().hex[:8]}"
+    t0 = time.monotonic()
+    broker = await asyncio.to_thread(start_kafka, work, persistent=True, heap_mb=512)
+    started_s = time.monotonic() - t0
+    try:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+        await producer.start()
+        try:
+            md = await producer.send_and_wait(topic, b"kept", key=b"k", partition=0)
+        finally:
+            await producer.stop()
+    finally:
+        t0 = time.monotonic()
+        await asyncio.to_thread(broker.stop)
+        stop_s = time.monotonic() - t0
+    assert _gone(broker.pid)
+    assert (work / "kraft-logs" / ".kafka_cleanshutdown").is_file(), "SIGTERM should shut Kafka down cleanly"
+    t0 = time.monotonic()
+    again = await asyncio.to_thread(start_kafka, work, persistent=True, heap_mb=512)
+    restarted_s = time.monotonic() - t0
+    print(f"persistent kafka: start {started_s:.1f}s, stop {stop_s:.1f}s, restart {restarted_s:.1f}s")
+    try:
+        assert again.port == broker.port
+        tp = TopicPartition(topic, 0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=again.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, md.offset)
+            rec = await asyncio.wait_for(consumer.getone(), timeout=30)
+        finally:
+            await consumer.stop()
+        assert (rec.offset, rec.key, rec.value) == (md.offset, b"k", b"kept")
+    finally:
+        await asyncio.to_thread(again.stop)
 
 
 def _postgres_pids(pgid: int) -> list[int]:
