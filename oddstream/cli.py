@@ -150,7 +150,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     # start-up built out of the walks.
     gc.set_threshold(500_000, 20, 20)
     gc.freeze()
-    log.info("worker starting", app_id=settings.app_id, broker=settings.kafka_bootstrap, web_port=settings.web_port)
+    log.info("worker_starting", app_id=settings.app_id, broker=settings.kafka_bootstrap, web_port=settings.web_port)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
     # ``kill -USR1 <worker>``: mode's worker writes every thread and asyncio task to stderr
     worker.execute_from_commandline()
@@ -177,20 +177,34 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
     stack = contextlib.ExitStack()
     with stack:
-        if not settings.kafka_url:
-            from oddstream.runtime.tansu import start_tansu
+        embedded_broker = not settings.kafka_url
+        if embedded_broker:
+            from oddstream.runtime.embedded import TANSU_WARNING, EmbeddedBrokerError, start_embedded_broker
 
-            broker = start_tansu(data_dir / "broker")
-            stack.callback(broker.stop)
+            try:
+                broker, choice = start_embedded_broker(settings.embedded_broker, data_dir)
+            except EmbeddedBrokerError as exc:
+                raise CommandError(str(exc)) from exc
+            stack.callback(broker.stop, 30.0)
             settings = settings.with_(kafka_url=broker.url)
-            log.info("embedded broker started", kind="tansu", url=broker.url)
+            log.info(
+                "embedded_broker_started", kind=broker.kind, version=broker.version, url=broker.url, why=choice.why
+            )
+            if choice.kind == "kafka":
+                print(
+                    f"broker: Apache Kafka {broker.version} ({choice.why}), its log kept in {broker.work_dir}",
+                    flush=True,
+                )
+            else:
+                log.warning("embedded_broker_is_tansu", why=choice.why, what_does_not_hold=TANSU_WARNING)
+                print(f"broker: Tansu {broker.version} ({choice.why})\nwarning: {TANSU_WARNING}", flush=True)
         if not settings.database_url:
             from oddstream.runtime.postgres import start_postgres
 
             db = start_postgres(data_dir / "postgres")
             stack.callback(db.stop)
             settings = settings.with_(database_url=db.url)
-            log.info("embedded database started", url=db.url)
+            log.info("embedded_database_started", url=db.url)
         child_env = {**os.environ, **settings.to_child_env()}
         if settings.sources == "simulated" and not settings.bookmaker_urls:
             port = free_port()
@@ -207,6 +221,16 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             settings = settings.with_(bookmaker_urls={bm: f"http://127.0.0.1:{port}" for bm in NAMES})
             child_env = {**os.environ, **settings.to_child_env()}
         asyncio.run(preflight(settings))
+        if embedded_broker:
+            from projections.replay import forget_lost_log
+
+            if behind := asyncio.run(forget_lost_log(settings)):
+                print(
+                    f"warning: the broker's topics no longer hold what the projections applied "
+                    f"({behind[0][1]}[{behind[0][2]}] ends at {behind[0][4]}, applied up to {behind[0][3]}): "
+                    "the projections were emptied to start again with the log",
+                    flush=True,
+                )
         _runtime_path(settings).write_text(
             json.dumps(
                 {
@@ -229,7 +253,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         base = f"http://{settings.web_host}:{settings.web_port}"
         _wait_healthy(f"{base}/health", 60.0, lambda: worker.is_alive() and not stop_requested.is_set())
         log.info(
-            "oddstream is up",
+            "oddstream_is_up",
             dashboard=f"{base}/",
             ready_after_s=round(time.monotonic() - started_at, 2),
             logs=str(data_dir / "logs"),
@@ -237,7 +261,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         print(f"oddstream is up: {base}/  (Ctrl-C stops everything)", flush=True)
         while not stop_requested.wait(0.5):
             if not worker.is_alive():
-                log.error("worker exited", returncode=worker.returncode, log_tail=worker.log_tail(20))
+                log.error("worker_exited", returncode=worker.returncode, log_tail=worker.log_tail(20))
                 return 1
         log.info("stopping")
     return 0
@@ -264,6 +288,7 @@ async def _scrape(settings: Settings, args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from streams.clock import utc_now
+    from streams.ends import probe_ends
     from streams.events import (
         BaseEvent,
         RunCompleted,
@@ -291,7 +316,7 @@ async def _scrape(settings: Settings, args: argparse.Namespace) -> int:
             consumer.assign(parts)
             since = int(utc_now().timestamp() * 1000) - 1000
             found = await consumer.offsets_for_times({tp: since for tp in parts})
-            ends = await consumer.end_offsets(parts)
+            ends = await probe_ends(consumer, parts, await consumer.end_offsets(parts))
             for tp in parts:
                 at = found.get(tp)
                 consumer.seek(tp, at.offset if at is not None else ends[tp])
@@ -377,7 +402,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from projections.registry import GROUPS
-    from projections.replay import ReplayBusy, run
+    from projections.replay import ReplayBusy, ReplayRefused, run
     from streams.clock import parse_ts
 
     settings = resolve(settings)
@@ -391,7 +416,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(preflight(settings))
     try:
         stats = run(settings, groups, since, args.in_place)
-    except ReplayBusy as exc:
+    except (ReplayBusy, ReplayRefused) as exc:
         raise CommandError(str(exc)) from exc
     how = "in place" if args.in_place or since is not None else "into fresh tables, swapped in"
     print(f"replayed {', '.join(groups)} {how}")

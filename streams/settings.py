@@ -233,6 +233,14 @@ class Settings:
         "``postgresql+asyncpg://user:password@host:5432/db``; None means: use the embedded PostgreSQL.",
         secret=without_password,
     )
+    embedded_broker: str = setting(
+        "ODDSTREAM_EMBEDDED_BROKER",
+        choice("auto", "kafka", "tansu"),
+        "auto",
+        "The broker ``oddstream up`` runs when no Kafka URL is set: ``kafka`` (Apache Kafka on the JVM, its"
+        " log kept under the data dir), ``tansu`` (memory only, restart keeps nothing), or ``auto`` (Kafka"
+        " when a Java runtime can be had, else Tansu).",
+    )
     data_dir: Path = setting(  # noqa: RUF009
         "ODDSTREAM_DATA_DIR", path, Path(".oddstream"), "Embedded broker/database files and table state."
     )

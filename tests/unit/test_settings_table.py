@@ -18,6 +18,7 @@ EVERYTHING = {
     "ODDSTREAM_KAFKA_URL": "kafka://a:9093,kafka://b:9093",
     "ODDSTREAM_DATABASE_URL": "postgresql+asyncpg://u:pw@db:5432/d",
     "ODDSTREAM_DATA_DIR": "/var/lib/oddstream",
+    "ODDSTREAM_EMBEDDED_BROKER": "tansu",
     "ODDSTREAM_WEB_PORT": "7000",
     "ODDSTREAM_WEB_HOST": "0.0.0.0",
     "ODDSTREAM_SOURCES": "live",
