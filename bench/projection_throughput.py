@@ -34,10 +34,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from oddstream.runtime.kafka_jvm import start_kafka
 from oddstream.runtime.postgres import start_postgres
 from oddstream.runtime.procs import ManagedProcess, free_port
-from projections.replay import replay, topic_partitions
+from projections.replay import replay
 from projections.rows import line_value
 from streams.clock import utc_now
-from streams.ends import probe_ends
+from streams.ends import probe_ends, topic_partitions
 from streams.events import OddsObserved, derive_id, encode
 from streams.settings import Settings
 from streams.sources.registry import NAMES

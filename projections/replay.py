@@ -30,7 +30,7 @@ from projections.registry import GROUPS, in_group, tables_of
 from projections.rows import Rec
 from projections.schema import REBUILD_SCHEMA, VIEW_DDL, table_ddl
 from projections.store import Projection
-from streams.ends import behind_live, log_ends, probe_ends
+from streams.ends import behind_live, log_ends, probe_ends, topic_partitions
 from streams.events import InvalidEvent
 from streams.kafka import client_options
 from streams.retry import until_done
@@ -112,24 +112,6 @@ class _Bar:
         if self.out is not None:
             self.out.write("\n")
             self.out.flush()
-
-
-async def topic_partitions(settings: Settings, names: Sequence[str]) -> list[TopicPartition]:
-    """Every partition of these topics (missing topics have none)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(names))
-    finally:
-        await admin.close()
-    return sorted(
-        TopicPartition(d["topic"], p["partition"])
-        for d in described
-        if d.get("topic") in names and not d.get("error_code")
-        for p in d.get("partitions", [])
-    )
 
 
 async def forget_lost_log(settings: Settings) -> list[tuple[str, str, int, int, int]]:

@@ -13,10 +13,30 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-__all__ = ["behind_live", "log_ends", "probe_ends", "true_end"]
+from streams.kafka import client_options
+from streams.settings import Settings
+
+__all__ = ["behind_live", "log_ends", "probe_ends", "topic_partitions", "true_end"]
 
 PROBE_TIMEOUT_S = 15.0
+
+
+async def topic_partitions(settings: Settings, names: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of these topics (missing topics have none)."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(names))
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(d["topic"], p["partition"])
+        for d in described
+        if d.get("topic") in names and not d.get("error_code")
+        for p in d.get("partitions", [])
+    )
 
 
 def true_end(listed: int | None, fetched: int | None) -> int:

@@ -362,8 +362,7 @@ async def caught_up(settings: Settings, projections: Mapping[str, Sequence[str]]
     """Until each projection (name -> its topics) has committed every record now on its topics
     (true ends, ``streams.ends``: right on Tansu too)."""
     from projections.postgres import dsn_of
-    from projections.replay import topic_partitions
-    from streams.ends import log_ends
+    from streams.ends import log_ends, topic_partitions
 
     names = {settings.topic(t): name for name, ts in projections.items() for t in ts}
     deadline = time.monotonic() + timeout_s
