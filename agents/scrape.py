@@ -10,15 +10,14 @@ Commands are forwarded, whatever their run id, to one partition of the internal 
 full cycles never overlap there: a full request that arrives while one runs is coalesced into it
 (its ``RunStarted`` and ``RunCompleted`` say ``coalesced_into``, and it completes with the running
 cycle's counts). Scoped requests (some bookmakers or events) run at once, under the
-same per-bookmaker limits, because every run of a worker shares one set of clients. The schedule is
-a leader-only timer that publishes the same command (``scheduled_request``).
+same per-bookmaker limits, because every run of a worker shares one set of clients. The schedule
+(``agents.schedule``) is a leader-only ticker that publishes the same command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +53,6 @@ __all__ = [
     "is_full",
     "observed_event",
     "run_scrape",
-    "scheduled_request",
 ]
 
 log = structlog.get_logger(__name__)
@@ -81,13 +79,6 @@ def observed_event(run_id: str, parsed: ParsedEvent, observed_at: Any) -> OddsOb
         markets=[q.to_json() for q in parsed.markets],
         unmapped=dict(parsed.unmapped),
     )
-
-
-def scheduled_request(interval_s: int, now_epoch: float) -> ScrapeRequested:
-    """The command of one schedule slot: deterministic, so two leaders in a rebalance agree."""
-    slot = math.floor(now_epoch / interval_s)
-    run_id = derive_id("scheduled-run", interval_s, slot)
-    return ScrapeRequested(event_id=derive_id("scrape-requested", run_id), run_id=run_id, trigger="schedule")
 
 
 def is_full(cmd: ScrapeRequested) -> bool:

@@ -24,25 +24,28 @@ import faust
 from faust.types import AgentT, StreamT, TableT, TopicT
 from faust.web import Request, Response, View
 
-from agents import board, dashboard, deadletters, metrics, runs, scrape, views
+from agents import board, dashboard, deadletters, metrics, runs, schedule, scrape, views
 from projections import agents as projection_agents
 from projections import retention
 from projections.postgres import PgStore
 from projections.registry import PROJECTIONS
 from projections.store import ProjectionStore
 from projections.writer import check_database, make_engine
-from streams import engine, topics
+from streams import control, engine, topics
 from streams.clock import utc_now
+from streams.events import ScheduleChanged
 from streams.kafka import check_broker, faust_credentials
 from streams.logconfig import configure_logging, logging_config
 from streams.outbox import KafkaOutbox, Outbox
 from streams.ranges import RangeReader, range_reader
+from streams.schedule import default_schedule
 from streams.settings import Settings
 from streams.sources.cycle import Sources
 
 __all__ = ["Edges", "Tables", "Worker", "create_app"]
 
 KEEPER_INTERVAL_S = 10.0
+CONTROL_TYPES = (ScheduleChanged,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class Edges:
     """None: ``PgStore`` when a database URL is set (no projections without one)."""
     sources: Callable[[], Sources] | None = None
     """None: clients of every bookmaker with a base URL in the settings, made on the first run."""
+    control: Callable[[schedule.Scheduler], None] | None = None
+    """None: every worker follows ``odds.control`` on the broker; a twin is handed the scheduler."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,11 +229,19 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     agents.add("scrape-requests", (topics.SCRAPE_REQUESTS,), partial(scrape.forward, outbox=outbox))
     agents.add("scrape", (topics.SCRAPE_QUEUE,), partial(scrape.consume, scraper=scraper))
     stoppers += [partial(scrape.close, scraper), sources.close]
-    if settings.scrape_interval_s > 0:
+    # the schedule: folded from odds.control by every worker; the leader's ticker requests the runs
+    scheduler = schedule.Scheduler(default_schedule(settings.scrape_interval_s), outbox)
+    if edges.control is None:
 
-        @app.timer(float(settings.scrape_interval_s), on_leader=True)
-        async def schedule() -> None:
-            await outbox.publish(scrape.scheduled_request(settings.scrape_interval_s, utc_now().timestamp()))
+        @app.task
+        async def follow_control() -> None:
+            await control.follow(settings, CONTROL_TYPES, scheduler.apply, outbox.dead_letter, scheduler.loaded)
+    else:
+        edges.control(scheduler)
+
+    @app.timer(1.0, on_leader=True)
+    async def schedule_ticker() -> None:
+        await schedule.ticker(scheduler, utc_now())
 
     # -- the board ------------------------------------------------------------------------------------
     the_board = board.Board(tables.boards, outbox, read_range, edges.write_table or engine.write_through)
@@ -280,9 +293,11 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     _page(app, "/odds/events", get=partial(views.events, b=boards))
     _page(app, "/odds/events/{sportradar_id}", get=partial(views.event, b=boards))
     _page(app, "/runs", get=partial(runs.runs_list, runs=the_runs))
+    _page(app, "/runs/stats", get=partial(runs.runs_stats, runs=the_runs))  # before /runs/{run_id}
     _page(app, "/runs/{run_id}", get=partial(runs.run_detail, runs=the_runs))
     _page(app, "/runs/{run_id}/retry", post=partial(runs.retry, runs=the_runs))
     _page(app, "/scrape", post=partial(runs.scrape, runs=the_runs))
+    _page(app, "/schedule", get=partial(schedule.get, s=scheduler), post=partial(schedule.post, s=scheduler))
     _page(app, "/dead-letters", get=partial(deadletters.dead_letters, letters=letters))
     counted = [
         metrics.Table(topics.BOARDS, tables.boards, settings.topic(topics.OBSERVED.name)),

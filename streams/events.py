@@ -36,7 +36,9 @@ from streams.upcasters import UPCASTERS, UpcastError, Upcasters
 __all__ = [
     "DEAD_LETTER_KEEP_BYTES",
     "EVENT_TYPES",
+    "MAX_INTERVAL_S",
     "MAX_RECORD_BYTES",
+    "MIN_INTERVAL_S",
     "RUN_EVENT_TYPES",
     "BaseEvent",
     "DeadLettered",
@@ -50,6 +52,7 @@ __all__ = [
     "RunStale",
     "RunStaleCheck",
     "RunStarted",
+    "ScheduleChanged",
     "ScrapeRequested",
     "decode",
     "derive_id",
@@ -62,6 +65,10 @@ __all__ = [
 _ID_NAMESPACE = uuid.UUID("6f1d1e3c-5b0a-4c1e-9a63-0dd5a7e0c0de")
 
 TRIGGERS = ("schedule", "api", "retry", "cli")
+
+MIN_INTERVAL_S = 10
+MAX_INTERVAL_S = 24 * 3600
+"""The schedule's interval bounds: a scrape cycle every 10 s at most, once a day at least."""
 
 MAX_RECORD_BYTES = 512 * 1024
 # The most of a refused record a DeadLettered keeps: its base64 (4/3) plus the envelope stays under
@@ -235,6 +242,21 @@ class RunStaleCheck(BaseEvent):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleChanged(BaseEvent):
+    """The schedule every worker follows from now on, whole: compaction keeps only the latest."""
+
+    event_type: ClassVar[str] = "ScheduleChanged"
+    topic: ClassVar[str] = topics.CONTROL.name
+    key_field: ClassVar[str] = topics.CONTROL.key
+
+    setting: str
+    paused: bool
+    interval_s: int
+    changed_by: str | None = None
+    """Who asked: ``api`` (a route, the dashboard) or ``cli``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DeadLettered(BaseEvent):
     """A record a consumer could not accept, set aside with the reason and its original bytes."""
 
@@ -301,6 +323,7 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
         RunStale,
         RunStaleCheck,
         DeadLettered,
+        ScheduleChanged,
     )
 }
 
@@ -438,6 +461,11 @@ def _check(event: BaseEvent) -> None:
             raise InvalidEvent("unmapped must map reasons to integer counts")
     elif isinstance(event, OddsChanged):
         _check_quotes("changes", event.changes, with_previous=True)
+    elif isinstance(event, ScheduleChanged):
+        if event.setting != "schedule":
+            raise InvalidEvent("setting must be 'schedule'")
+        if isinstance(event.interval_s, bool) or not MIN_INTERVAL_S <= event.interval_s <= MAX_INTERVAL_S:
+            raise InvalidEvent(f"interval_s must be an integer from {MIN_INTERVAL_S} to {MAX_INTERVAL_S}")
     elif isinstance(event, ScrapeRequested | RunStarted):
         if event.trigger not in TRIGGERS:
             raise InvalidEvent(f"trigger must be one of {', '.join(TRIGGERS)}")

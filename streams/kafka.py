@@ -140,8 +140,10 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> list[
         raise BrokerUnavailable(f"Kafka broker at {settings.kafka_bootstrap} is unreachable: {exc!r}") from exc
     try:
         existing = set(await admin.list_topics())
-        wanted: dict[str, dict[str, str]] = {settings.topic(t.name): {} for t in topics.TOPICS}
         compacted = {"cleanup.policy": "compact"}
+        wanted: dict[str, dict[str, str]] = {
+            settings.topic(t.name): dict(compacted) if t.compacted else {} for t in topics.TOPICS
+        }
         wanted.update({topics.changelog_topic(settings.app_id, table): compacted for table in topics.TABLES})
         missing = [name for name in wanted if name not in existing]
         if missing:

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Union
 
-from streams.events import BOOKMAKER_NAMES, EVENT_TYPES, TRIGGERS, BaseEvent
+from streams.events import BOOKMAKER_NAMES, EVENT_TYPES, MAX_INTERVAL_S, MIN_INTERVAL_S, TRIGGERS, BaseEvent
 
 __all__ = ["DEFAULT_DIRECTORY", "SCHEMA_DIALECT", "file_name", "json_schema", "main", "render", "write_all"]
 
@@ -108,6 +108,8 @@ _REFINEMENTS: dict[str, dict[str, Any]] = {
     "sportradar_id": {"pattern": DIGITS_PATTERN},
     "markets": {"items": {"$ref": "#/$defs/quote"}},
     "changes": {"items": {"$ref": "#/$defs/change"}},
+    "interval_s": {"minimum": MIN_INTERVAL_S, "maximum": MAX_INTERVAL_S},
+    "setting": {"enum": ["schedule"]},
 }
 
 

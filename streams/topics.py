@@ -23,6 +23,7 @@ from aiokafka.partitioner import murmur2
 __all__ = [
     "BOARDS",
     "CHANGES",
+    "CONTROL",
     "DEAD_LETTERS",
     "DEAD_LETTER_INDEX",
     "MARK_PREFIX",
@@ -52,6 +53,8 @@ class TopicSpec:
     key: str
     """The event field whose value is the record key (or, for an internal topic, what the key is)."""
     description: str
+    compacted: bool = False
+    """Kept by key for ever (the latest record of each key), not for a retention period."""
 
 
 SCRAPE_REQUESTS: Final = TopicSpec("odds.scrape-requests", "run_id", "ScrapeRequested commands")
@@ -61,6 +64,12 @@ RUNS: Final = TopicSpec("odds.runs", "run_id", "scrape run lifecycle")
 DEAD_LETTERS: Final = TopicSpec("odds.dead-letters", "source_key", "records no consumer could accept (original key)")
 RUN_CHECKS: Final = TopicSpec(
     "odds.run-checks", "run_id", "internal: the watchdog asks a run's owner to decide on staleness"
+)
+CONTROL: Final = TopicSpec(
+    "odds.control",
+    "setting",
+    "run-time settings every worker folds (ScheduleChanged), kept across restarts",
+    compacted=True,
 )
 SCRAPE_QUEUE: Final = TopicSpec(
     "odds.scrape-queue",
@@ -76,6 +85,7 @@ TOPICS: Final[tuple[TopicSpec, ...]] = (
     DEAD_LETTERS,
     RUN_CHECKS,
     SCRAPE_QUEUE,
+    CONTROL,
 )
 
 

@@ -106,11 +106,12 @@ def test_init_creates_every_topic_and_changelog_of_the_code(
     created = _created_topics(compose)
     wanted = {settings.topic(t.name) for t in topics.TOPICS}
     changelogs = {topics.changelog_topic(settings.app_id, table) for table in topics.TABLES}
+    compacted = {settings.topic(t.name) for t in topics.TOPICS if t.compacted}
     assert set(created) == wanted | changelogs
     for name, spec in created.items():
         assert spec["partitions"] == settings.topic_partitions, name
         assert spec["replication"] == settings.kafka_replication_factor, name
-        if name in changelogs:
+        if name in changelogs or name in compacted:
             assert spec["configs"] == {"cleanup.policy": "compact"}, name
         else:
             assert int(spec["configs"]["retention.ms"]) >= 24 * 3600 * 1000, name

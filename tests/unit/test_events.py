@@ -22,6 +22,7 @@ from streams.events import (
     RunStale,
     RunStaleCheck,
     RunStarted,
+    ScheduleChanged,
     ScrapeRequested,
     decode,
     derive_id,
@@ -73,6 +74,7 @@ SAMPLES = [
     RunStale(run_id="r1", last_heartbeat_at=T, stale_after_s=600, detected_at=T + timedelta(minutes=11)),
     DeadLettered.of(source_topic="odds.observed", partition=1, offset=7, key=b"k", error="bad", original=b"\xff"),
     RunStaleCheck(run_id="r1", now=T + timedelta(minutes=11)),
+    ScheduleChanged(setting="schedule", paused=True, interval_s=300, changed_by="api"),
 ]
 
 

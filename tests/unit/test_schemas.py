@@ -27,6 +27,7 @@ from streams.events import (
     RunStale,
     RunStaleCheck,
     RunStarted,
+    ScheduleChanged,
     ScrapeRequested,
     decode,
     derive_id,
@@ -87,6 +88,7 @@ SAMPLES: list[BaseEvent] = [
     DeadLettered.of(source_topic="odds.observed", partition=1, offset=7, key=b"k", error="bad", original=b"\xff"),
     DeadLettered.of(source_topic="odds.observed", partition=1, offset=8, key=None, error="bad", original=None),
     RunStaleCheck(run_id="r1", now=T + timedelta(minutes=11)),
+    ScheduleChanged(setting="schedule", paused=True, interval_s=300, changed_by="api"),
 ]
 
 
