@@ -1,6 +1,7 @@
 """The trader's dashboard at ``/``: one static page (HTML, CSS, vanilla JS) over the JSON views.
 
-The page polls ``/odds/events``, ``/odds/events/{id}`` and ``/runs`` and posts ``/scrape``; this
+The page polls ``/odds/events``, ``/odds/events/{id}``, ``/runs``, ``/runs/stats`` and ``/schedule``
+and posts ``/scrape``, ``/schedule`` and retries (``runs.js`` holds the runs side); this
 module only reads its files (package data in ``agents/static``), once, for the root to serve.
 """
 
@@ -16,6 +17,7 @@ ASSETS: Final[dict[str, tuple[str, str]]] = {
     "/": ("dashboard.html", "text/html"),
     "/dashboard.css": ("dashboard.css", "text/css"),
     "/dashboard.js": ("dashboard.js", "text/javascript"),
+    "/runs.js": ("runs.js", "text/javascript"),
 }
 
 

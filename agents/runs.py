@@ -38,10 +38,20 @@ from streams.events import (
 )
 from streams.outbox import Outbox, apply_or_dead_letter
 from streams.ranges import RawRecord
-from streams.run_rules import apply_run_event, stale_candidates, stale_verdict
+from streams.run_rules import apply_run_event, bookmaker_summary, duration_s, stale_candidates, stale_verdict
 from streams.topics import RUNS_TABLE
 
-__all__ = ["Runs", "consume", "retry", "run_detail", "runs_list", "scrape", "scrape_command", "watchdog"]
+__all__ = [
+    "Runs",
+    "consume",
+    "retry",
+    "run_detail",
+    "runs_list",
+    "runs_stats",
+    "scrape",
+    "scrape_command",
+    "watchdog",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -146,7 +156,10 @@ async def runs_list(view: View, request: Request, runs: Runs) -> Response:
         limit = int(request.query.get("limit", "100"))
     except ValueError:
         return view.json({"error": "limit must be an integer"}, status=400)
-    body: dict[str, Any] = {"count": len(items), "runs": items[:limit]}
+    now = utc_now()
+    # the list keeps each run's counts and errors; its heartbeat timeline is in the run's own answer
+    shown = [{**_with_duration(r, now), "heartbeats": len(r.get("heartbeats", []))} for r in items[:limit]]
+    body: dict[str, Any] = {"count": len(items), "runs": shown}
     if failed:
         body["partial"] = {"workers_not_answering": failed}
     return view.json(body)
@@ -163,9 +176,33 @@ async def _the_run(view: View, request: Request, runs: Runs, run_id: str) -> Res
     return dict(run)
 
 
+def _with_duration(run: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {**run, "duration_s": duration_s(run, now)}
+
+
 async def run_detail(view: View, request: Request, runs: Runs, *, run_id: str) -> Response:
     run = await _the_run(view, request, runs, run_id)
-    return view.json(run) if isinstance(run, dict) else run
+    if not isinstance(run, dict):
+        return run
+    return view.json(_with_duration(run, utc_now()))
+
+
+async def runs_stats(view: View, request: Request, runs: Runs) -> Response:
+    """Per bookmaker over the last ``days`` (default 7): runs, success rate, how long each took."""
+    try:
+        days = int(request.query.get("days", "7"))
+    except ValueError:
+        return view.json({"error": "days must be an integer from 1 to 90"}, status=400)
+    if not 1 <= days <= 90:
+        return view.json({"error": "days must be an integer from 1 to 90"}, status=400)
+    local = owned_rows(view.app, RUNS_TABLE, runs.runs, runs.runs_topic.get_topic_name(), runs.partitions)
+    rows, failed = await gather_json(view, request, local)
+    if is_local_request(request):
+        return view.json({"items": rows})
+    body = bookmaker_summary(rows, utc_now(), days)
+    if failed:
+        body["partial"] = {"workers_not_answering": failed}
+    return view.json(body)
 
 
 async def scrape(view: View, request: Request, runs: Runs) -> Response:

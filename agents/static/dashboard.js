@@ -692,4 +692,6 @@
     }
   });
   route();
+  // what the page's other modules (runs.js) share with this one
+  window.oddstream = { $, el, setText, setClass, setAttr, getJSON, localTime, fullFmt, ago, report, pollRuns, BM_LABEL };
 })();

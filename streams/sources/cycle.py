@@ -49,6 +49,7 @@ class BookCounts:
     markets: int = 0  # canonical quotes in those boards
     unmapped: int = 0  # markets the parser could not map, all reasons
     errors: int = 0  # failures: discovery pages and events
+    ms: int = 0  # how long the book took, discovery to its last board (0 while it runs)
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -57,6 +58,7 @@ class BookCounts:
             "markets": self.markets,
             "unmapped": self.unmapped,
             "errors": self.errors,
+            "ms": self.ms,
         }
 
 
@@ -211,6 +213,7 @@ async def run_cycle(
         queue = deque(await discover(bm))
         in_flight = sources.books[bm].in_flight
         await asyncio.gather(*(worker(bm, queue) for _ in range(min(in_flight, len(queue)))))
+        result.counts[bm].ms = max(int((time.perf_counter() - started) * 1000), 1)
 
     await asyncio.gather(*(book(bm) for bm in wanted))
     result.elapsed_s = time.perf_counter() - started

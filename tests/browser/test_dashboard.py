@@ -135,6 +135,46 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             await expect(progress).to_have_attribute("data-status", "completed")
             await expect(page.get_by_role("button", name="Scrape now")).to_be_enabled()
 
+            # the schedule panel: paused by the environment here; resume, set the interval, pause
+            state = page.locator("#schedule-state")
+            await expect(state).to_have_text("Paused: no scheduled scrapes")
+            await page.locator("#schedule-toggle").click()
+            await expect(state).to_have_text(re.compile(r"^Every 5 min 00 s · next scrape in \d:\d\d$"))
+            assert get_json(f"{base}/schedule")[1]["paused"] is False
+            await page.locator('#schedule-form input[name="interval_s"]').fill("600")
+            await page.locator("#schedule-form").get_by_role("button", name="Set").click()
+            await expect(state).to_have_text(re.compile(r"^Every 10 min 00 s · next scrape in \d+:\d\d$"))
+            await page.get_by_role("button", name="Pause").click()
+            await expect(state).to_have_text("Paused: no scheduled scrapes")
+            assert get_json(f"{base}/schedule")[1] == {
+                **get_json(f"{base}/schedule")[1],
+                "paused": True,
+                "interval_s": 600,
+            }
+
+            # a run's detail: per bookmaker, heartbeats, and a retry that runs
+            await row.click()
+            dialog = page.locator("#run-dialog")
+            await expect(dialog).to_be_visible()
+            await expect(dialog).to_have_attribute("data-status", "completed")
+            book = dialog.locator('#run-books tr[data-bookmaker="betpawa"] td')
+            await expect(book.nth(1)).to_have_text("30")  # boards observed
+            await expect(book.nth(5)).to_have_text(re.compile(r"^\d+(\.\d)? s$"))  # how long BetPawa took
+            assert await dialog.locator("#run-beats li").count() >= 1
+            await dialog.get_by_role("button", name="Retry").click()
+            await expect(dialog.locator("#run-retry-said")).to_contain_text("retry requested")
+            await expect(dialog).not_to_have_attribute("data-run-id", run_id)
+            retried = await dialog.get_attribute("data-run-id")
+            await expect(dialog).to_have_attribute("data-status", "completed", timeout=60_000)
+            assert get_json(f"{base}/runs/{retried}")[1]["retry_of"] == run_id
+            await dialog.get_by_role("button", name="Close").click()
+            await expect(dialog).to_be_hidden()
+            stats = page.locator('#run-stats tr[data-bookmaker="betpawa"] td')
+            await page.reload()  # the stats poll every 30 s: a reload asks at once
+            await expect(stats.nth(0)).to_have_text(re.compile(r"^[3-9]$"))
+            await expect(stats.nth(1)).to_have_text("100%")
+            await expect(events).to_have_count(30, timeout=20_000)
+
             # the freshness of the event moved: a later observed time, and the "ago" text reset
             await expect(fresh).not_to_have_attribute("datetime", observed_before, timeout=15_000)
             observed_after = await fresh.get_attribute("datetime")
