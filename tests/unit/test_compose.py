@@ -2,7 +2,9 @@
 
 Validated against the Compose Specification's JSON Schema (tests/fixtures/compose-spec.json, its
 origin in compose-spec.SOURCE.txt); then its topics, partitions, compaction, replication and
-environment are compared with streams/topics.py and streams/settings.py.
+environment are compared with streams/topics.py and streams/settings.py, and the monitoring services
+with what they mount from deploy/: Prometheus scrapes the workers' web port, Grafana gets the
+datasource and the dashboard.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jsonschema import Draft201909Validator
 
 from streams import topics
 from streams.settings import Settings
+from tests.grafana import DASHBOARD
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec.json"
@@ -37,6 +40,21 @@ def worker_env(compose: dict[str, Any]) -> dict[str, str]:
     env = compose["services"]["worker"]["environment"]
     assert isinstance(env, dict)
     return {str(k): str(v) for k, v in env.items()}
+
+
+def _binds(service: dict[str, Any]) -> dict[str, Path]:
+    """A service's bind mounts (``./source:target:ro``): container path -> the repository's file or folder."""
+    out = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = str(volume).split(":")
+        if source.startswith("./"):
+            out[target] = ROOT / source
+    return out
+
+
+def _container_port(service: dict[str, Any]) -> int:
+    (published,) = service["ports"]
+    return int(str(published).rsplit(":", 1)[-1])
 
 
 def _created_topics(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -88,6 +106,8 @@ def test_images_are_pinned(compose: dict[str, Any]) -> None:
     assert services["kafka"]["image"] == "apache/kafka:3.9.1"  # the version the integration tests run
     assert services["topic-init"]["image"] == services["kafka"]["image"]
     assert re.fullmatch(r"postgres:\d+\.\d+", services["postgres"]["image"])
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", services["grafana"]["image"])
     assert "FROM python:3.11" in (ROOT / "Dockerfile").read_text()
 
 
@@ -143,9 +163,9 @@ def test_services_wire_up(compose: dict[str, Any], worker_env: dict[str, str]) -
     assert "container_name" not in worker
     assert all(":" not in str(p) for p in worker["ports"])
     assert worker["ports"] == [worker_env["ODDSTREAM_WEB_PORT"]]
-    for name in ("kafka", "postgres", "simulator", "worker"):
+    for name in ("kafka", "postgres", "simulator", "worker", "prometheus", "grafana"):
         assert "healthcheck" in services[name], name
-    assert {"kafka-data", "pg-data"} <= set(compose["volumes"])
+    assert {"kafka-data", "pg-data", "prometheus-data", "grafana-data"} <= set(compose["volumes"])
     kafka_env = services["kafka"]["environment"]
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
     advertised = kafka_env["KAFKA_ADVERTISED_LISTENERS"].removeprefix("PLAINTEXT://")
@@ -160,3 +180,59 @@ def test_the_production_database_runs_with_the_embedded_servers_settings(compose
     command = compose["services"]["postgres"]["command"]
     given = dict(value.split("=", 1) for flag, value in pairwise(command) if flag == "-c")
     assert given == SERVER_SETTINGS
+
+
+def test_mounts_are_files_of_the_repository_read_only_or_named_volumes(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source, _, *mode = str(volume).split(":")
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source} is not in the repository"
+                assert mode == ["ro"], f"{name}: {volume} is not read-only"
+            else:
+                assert source in compose["volumes"], f"{name}: {volume} is neither ./file nor a named volume"
+
+
+def test_prometheus_scrapes_every_worker_at_its_web_port(compose: dict[str, Any], worker_env: dict[str, str]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["depends_on"] == {"worker": {"condition": "service_started"}}
+    # no command: the image's own flags read /etc/prometheus/prometheus.yml and keep data in /prometheus
+    assert "command" not in prometheus
+    assert "prometheus-data:/prometheus" in prometheus["volumes"]
+    config = yaml.safe_load(_binds(prometheus)["/etc/prometheus/prometheus.yml"].read_text())
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "oddstream" and job["metrics_path"] == "/metrics"
+    # every replica of the worker service, found by DNS (one A record each), at the workers' web port
+    (found,) = job["dns_sd_configs"]
+    assert found["names"] == ["worker"] and found["type"] == "A"
+    assert found["port"] == Settings.from_env(worker_env).web_port == int(compose["services"]["worker"]["ports"][0])
+    assert "static_configs" not in job
+
+
+def test_grafana_is_provisioned_with_the_prometheus_and_the_dashboard(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    grafana = services["grafana"]
+    binds = _binds(grafana)
+    assert grafana["depends_on"] == {"prometheus": {"condition": "service_started"}}
+    # the datasource is the compose service's Prometheus, at the port it listens on
+    (datasource,) = yaml.safe_load((binds["/etc/grafana/provisioning/datasources"] / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert datasource["url"] == f"http://prometheus:{_container_port(services['prometheus'])}"
+    # the dashboard provider reads a mounted folder, and that folder is the one holding the dashboard
+    (provider,) = yaml.safe_load((binds["/etc/grafana/provisioning/dashboards"] / "oddstream.yml").read_text())[
+        "providers"
+    ]
+    assert provider["type"] == "file"
+    assert binds[provider["options"]["path"]] == DASHBOARD.parent
+    # and it opens as the home dashboard
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    folder, _, file = home.rpartition("/")
+    assert binds[folder] / file == DASHBOARD and DASHBOARD.is_file()
+    assert _container_port(grafana) == 3000
+
+
+def test_grafana_keeps_no_password_beyond_the_documented_default(compose: dict[str, Any]) -> None:
+    env = compose["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-admin}"
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
