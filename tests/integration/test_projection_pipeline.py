@@ -15,8 +15,9 @@ import pytest
 from projections.postgres import dsn_of
 from streams.settings import Settings
 from tests.integration.conftest import Processes
-from tests.integration.test_replay import _caught_up, _diff, _replay, _scrape
+from tests.integration.test_replay import _caught_up, _replay, _scrape
 from tests.projection_world import snapshot
+from tests.projection_world import snapshot_diff as _diff
 
 pytestmark = [pytest.mark.integration, pytest.mark.true_kafka]
 
