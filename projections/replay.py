@@ -42,7 +42,6 @@ __all__ = [
     "ReplayStats",
     "forget_lost_log",
     "replay",
-    "topic_partitions",
 ]
 
 log = structlog.get_logger(__name__)

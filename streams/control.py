@@ -37,38 +37,6 @@ async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
     raise KafkaError(f"topic {topic} has no partitions")
 
 
-async def _read(
-    settings: Settings,
-    types: Sequence[type[BaseEvent]],
-    on_event: Callable[[BaseEvent], None],
-    on_invalid: Callable[[RawRecord, str], Awaitable[None]],
-    loaded: asyncio.Event,
-) -> None:
-    topic = settings.topic(CONTROL.name)
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, fetch_max_wait_ms=250)
-    await consumer.start()
-    try:
-        tps = await _partitions(settings, topic)
-        consumer.assign(tps)
-        ends = await probe_ends(consumer, tps, await consumer.end_offsets(tps))
-        await consumer.seek_to_beginning(*tps)
-        read = 0
-        while True:
-            if not loaded.is_set() and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
-                loaded.set()
-                log.info("control_loaded", topic=topic, records=read)
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for message in records:
-                    read += 1
-                    try:
-                        on_event(decode(message.value, types))
-                    except InvalidEvent as exc:
-                        await on_invalid(RawRecord.of(message), exc.reason)
-    finally:
-        await consumer.stop()
-
-
 async def follow(
     settings: Settings,
     types: Sequence[type[BaseEvent]],
@@ -78,9 +46,35 @@ async def follow(
 ) -> None:
     """Fold every record of ``odds.control`` with ``on_event`` until cancelled; ``loaded`` is set once
     the records there at start are folded. Records that are not one of ``types`` go to ``on_invalid``."""
+    topic = settings.topic(CONTROL.name)
+
+    async def read() -> None:
+        consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, fetch_max_wait_ms=250)
+        await consumer.start()
+        try:
+            tps = await _partitions(settings, topic)
+            consumer.assign(tps)
+            ends = await probe_ends(consumer, tps, await consumer.end_offsets(tps))
+            await consumer.seek_to_beginning(*tps)
+            read = 0
+            while True:
+                if not loaded.is_set() and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                    loaded.set()
+                    log.info("control_loaded", topic=topic, records=read)
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for message in records:
+                        read += 1
+                        try:
+                            on_event(decode(message.value, types))
+                        except InvalidEvent as exc:
+                            await on_invalid(RawRecord.of(message), exc.reason)
+        finally:
+            await consumer.stop()
+
     while True:
         try:
-            await _read(settings, types, on_event, on_invalid, loaded)
+            await read()
         except (KafkaError, OSError) as exc:
             log.warning("control_reader_retrying", error=repr(exc), after_s=RETRY_S)
             await asyncio.sleep(RETRY_S)

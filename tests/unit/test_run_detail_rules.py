@@ -9,18 +9,11 @@ from typing import Any
 import pytest
 
 from streams.events import RunCompleted, RunFailed, RunHeartbeat, RunStale, RunStarted, ScrapeRequested
-from streams.run_rules import MAX_HEARTBEATS, apply_run_event, bookmaker_summary, duration_s
+from streams.run_rules import MAX_HEARTBEATS, bookmaker_summary, duration_s
+from tests.unit.test_run_rules import _fold
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 BOOK = {"listed": 10, "events": 9, "markets": 900, "unmapped": 40, "errors": 1, "ms": 4200}
-
-
-def _fold(*events: object) -> dict[str, Any]:
-    state = None
-    for ev in events:
-        state, _ = apply_run_event(state, ev)  # type: ignore[arg-type]
-    assert state is not None
-    return state
 
 
 def _run(
