@@ -24,7 +24,7 @@ import faust
 from faust.types import AgentT, StreamT, TableT, TopicT
 from faust.web import Request, Response, View
 
-from agents import board, dashboard, deadletters, metrics, runs, schedule, scrape, views
+from agents import board, dashboard, deadletters, metrics, runs, schedule, scrape, stream, views
 from projections import agents as projection_agents
 from projections import retention
 from projections.postgres import PgStore
@@ -292,6 +292,9 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     _page(app, "/health", get=partial(views.health, h=health))
     _page(app, "/odds/events", get=partial(views.events, b=boards))
     _page(app, "/odds/events/{sportradar_id}", get=partial(views.event, b=boards))
+    changes = stream.Streams.of(settings)  # each open stream reads odds.changes itself; ended at stop
+    _page(app, "/odds/stream", get=partial(stream.stream, s=changes))
+    stoppers.append(changes.close)
     _page(app, "/runs", get=partial(runs.runs_list, runs=the_runs))
     _page(app, "/runs/stats", get=partial(runs.runs_stats, runs=the_runs))  # before /runs/{run_id}
     _page(app, "/runs/{run_id}", get=partial(runs.run_detail, runs=the_runs))

@@ -373,6 +373,12 @@ class Settings:
         14,
         "Days of ``odds_history`` kept (whole daily partitions dropped); 0 keeps everything.",
     )
+    stream_max_clients: int = setting(
+        "ODDSTREAM_STREAM_MAX_CLIENTS",
+        integer(minimum=1),
+        50,
+        "Open ``GET /odds/stream`` connections one worker serves at once (each reads the topic); more get 503.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

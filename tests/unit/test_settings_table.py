@@ -46,6 +46,7 @@ EVERYTHING = {
     "ODDSTREAM_KAFKA_CA_FILE": "/etc/ca.pem",
     "ODDSTREAM_WEB_ADVERTISED_HOST": "worker-1",
     "ODDSTREAM_HISTORY_RETENTION_DAYS": "30",
+    "ODDSTREAM_STREAM_MAX_CLIENTS": "5",
 }
 """Every setting away from its default."""
 
