@@ -11,8 +11,9 @@ no group, no commits), so any worker serves any client, for all partitions. What
     data: {"event_type":"OddsChanged",...}
 
     event: reset                    instead of the first id, when the cursor cannot be resumed
-    id: ...                         exactly (retention removed what it points at): the stream goes
-    data: {"reason": ..., ...}      on from the earliest record held; the client reloads the board
+    id: ...                         exactly (retention removed what it points at), or later when
+    data: {"reason": ..., ...}      retention overtakes a connected client: the stream goes on from
+                                    the earliest record held; the client reloads the board
 
     : keepalive                     every ``heartbeat_s`` without a message (with an ``id:`` when
                                     records were passed over since the last id sent)
@@ -42,7 +43,7 @@ from streams import engine, topics
 from streams.cursor import CursorError, advance, decode, encode
 from streams.ranges import RawRecord
 from streams.settings import Settings
-from streams.tail import Tail, TailUnavailable, open_tail
+from streams.tail import Overtaken, Tail, TailUnavailable, open_tail
 from streams.wire import read_changed
 
 __all__ = ["HEARTBEAT_S", "Streams", "change_message", "one_line", "stream"]
@@ -173,7 +174,16 @@ async def _serve(req: web.Request, tail: Tail, wanted: frozenset[str], s: Stream
             if _gone(req):
                 break
             wait = min(POLL_S, max(0.0, last_write + s.heartbeat_s - time.monotonic()))
-            records = await tail.read(wait)
+            try:
+                records = await tail.read(wait)
+            except Overtaken as lost:  # retention passed this client while it was connected
+                position = {**position, **lost.positions}
+                sent_id = encode(position)
+                reason = f"records not yet sent are gone (retention) on partitions {sorted(lost.positions)}"
+                log.warning("stream_cursor_reset", reason=reason, partitions=sorted(lost.positions))
+                await resp.write(_reset_message(sent_id, reason, tuple(sorted(lost.positions))))
+                last_write = time.monotonic()
+                continue
             out, position, last_id = _batch(records, position, wanted, tally)
             if last_id is not None:
                 sent_id = last_id

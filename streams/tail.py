@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from streams.cursor import Resume, resume
 from streams.ends import probe_ends, topic_partitions
@@ -23,7 +23,7 @@ from streams.kafka import client_options
 from streams.ranges import RawRecord
 from streams.settings import Settings
 
-__all__ = ["Tail", "TailUnavailable", "open_tail"]
+__all__ = ["Overtaken", "Tail", "TailUnavailable", "open_tail"]
 
 OPEN_TIMEOUT_S = 10.0
 FETCH_MAX_WAIT_MS = 250
@@ -33,6 +33,15 @@ of a record (a fetch returns as soon as one arrives)."""
 
 class TailUnavailable(RuntimeError):
     """The topic has no partitions, or the broker did not answer in time."""
+
+
+class Overtaken(Exception):
+    """Records the reader had not read yet are gone (retention overtook it, or the topic was
+    recreated): those partitions go on from their earliest offsets, ``positions``."""
+
+    def __init__(self, positions: dict[int, int]) -> None:
+        super().__init__(positions)
+        self.positions = positions
 
 
 class Tail:
@@ -45,8 +54,21 @@ class Tail:
         """Where each partition started, and whether the client's cursor could be resumed exactly."""
 
     async def read(self, timeout_s: float) -> list[RawRecord]:
-        """What arrived, waiting at most ``timeout_s`` for the first record."""
-        batches: Mapping[Any, list[Any]] = await self._consumer.getmany(*self._tps, timeout_ms=int(timeout_s * 1000))
+        """What arrived, waiting at most ``timeout_s`` for the first record.
+
+        Raises ``Overtaken`` (once, the positions already moved) when a partition's next record is
+        gone: never a silent jump over what the client did not get.
+        """
+        consumer = self._consumer
+        try:
+            batches: Mapping[Any, list[Any]] = await consumer.getmany(*self._tps, timeout_ms=int(timeout_s * 1000))
+        except OffsetOutOfRangeError as exc:
+            named = exc.args[0] if exc.args and isinstance(exc.args[0], Mapping) else {}
+            tps = [tp for tp in self._tps if tp in named] or self._tps
+            starts = await consumer.beginning_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, starts[tp])
+            raise Overtaken({tp.partition: starts[tp] for tp in tps}) from exc
         return [RawRecord.of(msg) for messages in batches.values() for msg in messages]
 
 
@@ -63,7 +85,7 @@ async def open_tail(
         **client_options(settings),
         group_id=None,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",  # only used if retention overtakes a slow reader
+        auto_offset_reset="none",  # a reader overtaken by retention must say so (``Overtaken``)
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         request_timeout_ms=int(timeout_s * 1000),
     )

@@ -20,7 +20,7 @@ from streams.clock import utc_now
 from streams.cursor import Resume, resume
 from streams.events import OddsChanged, derive_id, encode
 from streams.ranges import RawRecord
-from streams.tail import TailUnavailable
+from streams.tail import Overtaken, TailUnavailable
 from tests.sse import Client
 
 
@@ -35,8 +35,12 @@ class _Tail:
     def __init__(self, log: dict[int, list[bytes | None]], started: Resume) -> None:
         self.log, self.started = log, started
         self.read_to = dict(started.positions)
+        self.gone: dict[int, int] = {}  # partition -> its new first offset: retention passed the reader
 
     async def read(self, timeout_s: float) -> list[RawRecord]:
+        if moved := {p: start for p, start in self.gone.items() if self.read_to[p] < start}:
+            self.read_to.update(moved)
+            raise Overtaken(moved)
         out = [
             RawRecord("t", p, o, None, self.log[p][o])
             for p, upto in self.read_to.items()
@@ -62,14 +66,20 @@ def _change(i: int, sportradar_id: str = "61300947") -> bytes:
 
 
 @asynccontextmanager
-async def _server(log: dict[int, list[bytes | None]], **kw: Any) -> AsyncIterator[tuple[str, stream.Streams]]:
+async def _server(
+    log: dict[int, list[bytes | None]], **kw: Any
+) -> AsyncIterator[tuple[str, stream.Streams, list[_Tail]]]:
+    tails: list[_Tail] = []
+
     def opener(cursor: Mapping[int, int] | None) -> Any:
         @asynccontextmanager
         async def open_() -> AsyncIterator[_Tail]:
             if log.get(-1):
                 raise TailUnavailable("no broker")
             ends = {p: len(records) for p, records in log.items()}
-            yield _Tail(log, resume(cursor, sorted(log), dict.fromkeys(log, 0), ends))
+            tail = _Tail(log, resume(cursor, sorted(log), dict.fromkeys(log, 0), ends))
+            tails.append(tail)
+            yield tail
 
         return open_()
 
@@ -83,7 +93,7 @@ async def _server(log: dict[int, list[bytes | None]], **kw: Any) -> AsyncIterato
     server = TestServer(app)
     await server.start_server()
     try:
-        yield str(server.make_url("/odds/stream")), s
+        yield str(server.make_url("/odds/stream")), s, tails
     finally:
         await s.close()
         await server.close()
@@ -91,7 +101,7 @@ async def _server(log: dict[int, list[bytes | None]], **kw: Any) -> AsyncIterato
 
 async def test_changes_carry_the_cursor_past_them_and_bad_records_are_passed_over() -> None:
     log: dict[int, list[bytes | None]] = {0: [_change(0)], 1: []}
-    async with _server(log) as (url, _), aiohttp.ClientSession() as session:
+    async with _server(log) as (url, _, _), aiohttp.ClientSession() as session:
         client = Client(await session.get(url, params={"cursor": "p0:0.p1:0"}))
         assert (await client.first()).id == "p0:0.p1:0"
         later = _change(1)
@@ -107,7 +117,7 @@ async def test_a_pretty_printed_record_is_sent_on_one_line() -> None:
     assert b"\n" in pretty
     assert json.loads(stream.one_line(pretty)) == json.loads(pretty) and b"\n" not in stream.one_line(pretty)
     log: dict[int, list[bytes | None]] = {0: [pretty]}
-    async with _server(log) as (url, _), aiohttp.ClientSession() as session:
+    async with _server(log) as (url, _, _), aiohttp.ClientSession() as session:
         client = Client(await session.get(url, params={"cursor": "p0:0"}))
         await client.first()
         [(cursor, record)] = await client.changes(1, timeout_s=5)
@@ -117,7 +127,7 @@ async def test_a_pretty_printed_record_is_sent_on_one_line() -> None:
 
 async def test_an_idle_or_filtered_stream_sends_keepalives_that_move_the_cursor() -> None:
     log: dict[int, list[bytes | None]] = {0: []}
-    async with _server(log, heartbeat_s=0.2) as (url, _), aiohttp.ClientSession() as session:
+    async with _server(log, heartbeat_s=0.2) as (url, _, _), aiohttp.ClientSession() as session:
         resp = await session.get(url, params={"sportradar_id": "61300948"})
         client = Client(resp)
         assert (await client.first()).id == "p0:0"
@@ -131,7 +141,7 @@ async def test_an_idle_or_filtered_stream_sends_keepalives_that_move_the_cursor(
 
 async def test_over_the_bound_or_without_a_broker_it_answers_503_and_bad_input_400() -> None:
     log: dict[int, list[bytes | None]] = {0: []}
-    async with _server(log, max_clients=1) as (url, s), aiohttp.ClientSession() as session:
+    async with _server(log, max_clients=1) as (url, s, _), aiohttp.ClientSession() as session:
         first = Client(await session.get(url))
         await first.first()
         assert s.clients == 1
@@ -148,3 +158,21 @@ async def test_over_the_bound_or_without_a_broker_it_answers_503_and_bad_input_4
         log[-1] = [b"down"]
         async with session.get(url) as resp:
             assert resp.status == 503 and s.clients == 0
+
+
+async def test_a_client_overtaken_by_retention_is_told_to_reload_and_goes_on_from_the_earliest() -> None:
+    log: dict[int, list[bytes | None]] = {0: [_change(0)], 1: [_change(1)]}
+    async with _server(log) as (url, _, tails), aiohttp.ClientSession() as session:
+        client = Client(await session.get(url, params={"cursor": "p0:0.p1:1"}))
+        await client.first()
+        assert [cursor for cursor, _ in await client.changes(1, timeout_s=5)] == ["p0:1.p1:1"]
+        # before the reader comes back, offsets 1-2 arrive and retention removes offsets 0-2
+        log[0] += [_change(2), _change(3), _change(4), _change(5)]
+        tails[0].gone = {0: 3}
+        reset = await asyncio.wait_for(anext(client.messages), 5)
+        assert reset.event == "reset" and reset.id == "p0:3.p1:1"
+        assert json.loads(reset.data[0])["partitions"] == [0]
+        got = await client.changes(2, timeout_s=5)
+        assert [cursor for cursor, _ in got] == ["p0:4.p1:1", "p0:5.p1:1"]
+        assert [record for _, record in got] == [json.loads(v) for v in log[0][3:]]  # type: ignore[arg-type]
+        client.close()
