@@ -45,7 +45,7 @@ async def test_a_client_gets_changes_live_and_exactly_what_it_missed_on_reconnec
 ) -> None:
     settings = settings.with_(stream_max_clients=2)
     procs.settings = settings
-    procs.worker()
+    worker = procs.worker()
     url = f"http://127.0.0.1:{settings.web_port}/odds/stream"
     topic = settings.topic("odds.changes")
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
@@ -124,5 +124,14 @@ async def test_a_client_gets_changes_live_and_exactly_what_it_missed_on_reconnec
                 assert resp.status == 400
             async with session.get(url, params={"sportradar_id": "sr:match:1"}) as resp:
                 assert resp.status == 400
+
+            # a worker stopping with a stream open ends it and exits by itself (no kill)
+            last = Client(await session.get(url))
+            await last.first()
+            t0 = asyncio.get_running_loop().time()
+            code = await asyncio.to_thread(worker.stop, 30.0)
+            assert code == 0, worker.log_tail(40)
+            assert await asyncio.wait_for(last.resp.content.read(), 5) == b""  # the stream ended
+            assert asyncio.get_running_loop().time() - t0 < 30
         finally:
             await producer.stop()
