@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams.events import OddsChanged, decode
 from streams.settings import Settings
 from tests.integration.conftest import Processes, get_json
+from tests.openapi_check import check_live_answers
 
 pytestmark = pytest.mark.integration
 
@@ -130,6 +131,13 @@ async def test_scrape_fills_board_and_history_once(procs: Processes, settings: S
     assert again.returncode == 0, again.stderr
     await asyncio.sleep(3)
     assert await _history_counts(settings) == (total, distinct)
+
+    # every route of GET /openapi.json, asked on this worker: real answers match their schemas
+    ids = {"sportradar_id": first["sportradar_id"], "run_id": run_id}
+    bodies = {("/scrape", "post"): {"bookmakers": ["betpawa"]}, ("/schedule", "post"): {"paused": True}}
+    asked = await asyncio.to_thread(check_live_answers, base, ids, bodies)
+    assert asked.statuses("/scrape", "post") == {202, 400}
+    assert asked.statuses("/odds/events/{sportradar_id}") == {200, 404}
 
 
 def _without_age(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
