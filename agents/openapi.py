@@ -117,6 +117,47 @@ SCHEMAS: Final[dict[str, Any]] = {
         bookmakers=_map(_ref("Freshness")),
         markets={"type": "array", "items": _ref("Market")},
     ),
+    "HistoryPoint": _obj(["at", "price"], at=TS, price=NUM_OR_NULL),
+    "MarginPoint": _obj(["at", "margin"], at=TS, margin=NUM_OR_NULL),
+    "History": _obj(
+        ["sportradar_id", "market_id", "line", "series", "margins"],
+        sportradar_id=STR,
+        market_id=STR,
+        line=NUM_OR_NULL,
+        series={
+            "type": "array",
+            "items": _obj(
+                ["bookmaker", "outcome", "points", "confirmed_until"],
+                bookmaker=BOOKMAKER,
+                outcome=STR,
+                points={"type": "array", "items": _ref("HistoryPoint")},
+                confirmed_until=TS,
+            ),
+        },
+        margins={
+            "type": "array",
+            "items": _obj(
+                ["bookmaker", "points"], bookmaker=BOOKMAKER, points={"type": "array", "items": _ref("MarginPoint")}
+            ),
+        },
+    ),
+    "HistoryMarkets": _obj(
+        ["sportradar_id", "count", "markets"],
+        sportradar_id=STR,
+        count=INT,
+        markets={
+            "type": "array",
+            "items": _obj(
+                ["market_id", "line", "bookmakers", "changes", "first_at", "last_at"],
+                market_id=STR,
+                line=NUM_OR_NULL,
+                bookmakers={"type": "array", "items": BOOKMAKER},
+                changes=INT,
+                first_at=TS,
+                last_at=TS,
+            ),
+        },
+    ),
     "BookCounts": _map(INT),
     "Run": _obj(
         ["run_id", "status", "trigger", "bookmakers", "events", "requested_at", "errors", "per_bookmaker"],
@@ -275,6 +316,36 @@ OPERATIONS: Final[dict[str, dict[str, dict[str, Any]]]] = {
             _answer("the event", "EventDetail"),
             parameters=[_path("sportradar_id", "the SportRadar id")],
             errors={"404": UNKNOWN, "503": DOWN},
+        )
+    },
+    "/odds/events/{sportradar_id}/history": {
+        "get": _op(
+            "Line movement of one market and line: each outcome's price change points per bookmaker, and the margin",
+            {
+                **_answer("the history (null price: suspended or withdrawn)", "History"),
+                "content": {
+                    JSON: {"schema": _ref("History")},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            parameters=[
+                _path("sportradar_id", "the SportRadar id"),
+                {**_query("market_id", STR, "the canonical market id (required)"), "required": True},
+                _query("line", NUM, "the line; omitted: the market's null line"),
+                _query("bookmaker", {"type": "array", "items": BOOKMAKER}, "only these (repeatable)"),
+                _query("from", TS, "window start: the series starts with the price then current"),
+                _query("to", TS, "window end"),
+                _query("format", {"enum": ["json", "csv"]}, "csv: one row per point"),
+            ],
+            errors={"400": BAD, "404": UNKNOWN, "503": _error("no database, or it is not answering")},
+        )
+    },
+    "/odds/events/{sportradar_id}/history/markets": {
+        "get": _op(
+            "The markets and lines of an event that have line movement",
+            _answer("the markets", "HistoryMarkets"),
+            parameters=[_path("sportradar_id", "the SportRadar id")],
+            errors={"404": UNKNOWN, "503": _error("no database, or it is not answering")},
         )
     },
     "/runs": {

@@ -27,6 +27,7 @@ from faust.web import Request, Response, View
 
 from agents import access, board, dashboard, deadletters, metrics, openapi, runs, schedule, scrape, views
 from projections import agents as projection_agents
+from projections import history as line_history
 from projections import retention
 from projections.postgres import PgStore
 from projections.registry import PROJECTIONS
@@ -281,8 +282,10 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     # -- projections ----------------------------------------------------------------------------------
     checks: dict[str, Callable[[], Awaitable[None]]] = {"broker": partial(check_broker, settings)}
     store = edges.store
+    history_reader: line_history.HistoryReader | None = None
     if settings.database_url:
         db_engine = make_engine(settings.database_url)
+        history_reader = line_history.HistoryReader(db_engine)
         checks["database"] = partial(check_database, db_engine, timeout_s=2.0)
         stoppers.append(db_engine.dispose)
         if store is None:
@@ -311,6 +314,10 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     page("/health", get=partial(views.health, h=health))
     page("/odds/events", get=partial(views.events, b=boards))
     page("/odds/events/{sportradar_id}", get=partial(views.event, b=boards))
+    page("/odds/events/{sportradar_id}/history", get=partial(line_history.history, reader=history_reader))
+    page(
+        "/odds/events/{sportradar_id}/history/markets", get=partial(line_history.history_markets, reader=history_reader)
+    )
     page("/runs", get=partial(runs.runs_list, runs=the_runs))
     page("/runs/stats", get=partial(runs.runs_stats, runs=the_runs))  # before /runs/{run_id}
     page("/runs/{run_id}", get=partial(runs.run_detail, runs=the_runs))

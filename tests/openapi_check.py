@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,10 +62,12 @@ def check_live_answers(
     base: str,
     ids: Mapping[str, str],
     bodies: Mapping[tuple[str, str], Any],
+    queries: Mapping[str, Sequence[str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Asked:
     """Ask every route of ``base``'s document; ``ids`` fills path parameters with real values,
-    ``bodies`` gives a valid body per mutating (path, method). Fails at the first answer off the document."""
+    ``bodies`` gives a valid body per mutating (path, method), ``queries`` more query strings to ask
+    a GET route with (``?a=b``) besides none. Fails at the first answer off the document."""
     headers = headers or {}
     status, _, raw = _request(f"{base}/openapi.json", "get", None, headers)
     assert status == 200
@@ -86,8 +88,11 @@ def check_live_answers(
             listed = op["responses"]
             if method == "get":
                 ask(path, method, real)
-                if "404" in listed:
-                    assert ask(path, method, unknown) == 404, path
+                for query in (queries or {}).get(path, ()):
+                    ask(path, method, real, query=query)
+                if "404" in listed:  # with the first query given: a route may need one to get that far
+                    first = next(iter((queries or {}).get(path, ())), "")
+                    assert ask(path, method, unknown, query=first) == 404, path
                 numeric = [p["name"] for p in op.get("parameters", []) if p["schema"].get("type") == "integer"]
                 if "400" in listed and numeric:
                     assert ask(path, method, real, query=f"?{numeric[0]}=not-a-number") == 400, path
