@@ -17,6 +17,7 @@ ASSETS: Final[dict[str, tuple[str, str]]] = {
     "/": ("dashboard.html", "text/html"),
     "/dashboard.css": ("dashboard.css", "text/css"),
     "/dashboard.js": ("dashboard.js", "text/javascript"),
+    "/token.js": ("token.js", "text/javascript"),
     "/runs.js": ("runs.js", "text/javascript"),
 }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import structlog
-from faust.exceptions import SameNode
+from faust.exceptions import NotReady, SameNode
 from faust.types import AppT, TopicT
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
@@ -58,7 +58,7 @@ async def route_by_key(view: View, request: Request, topic: TopicT, key: str) ->
         response: Response = await view.app.router.route_topic_req(topic, key.encode(), view.web, request)
     except SameNode:
         return None
-    except (KeyError, ServiceUnavailable):  # no assignment yet (starting, rebalancing): answer from here
+    except (KeyError, ServiceUnavailable, NotReady):  # no assignment or producer yet: answer from here
         return None
     except TypeError:  # the producer has no metadata for the topic yet (first seconds of a worker)
         log.info("no partition metadata yet: answering from this worker", topic=topic.get_topic_name())

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from importlib.metadata import version
 from typing import Any
 
 import aiohttp
@@ -24,8 +25,9 @@ import faust
 from faust.types import AgentT, StreamT, TableT, TopicT
 from faust.web import Request, Response, View
 
-from agents import board, dashboard, deadletters, metrics, runs, schedule, scrape, stream, views
+from agents import access, board, dashboard, deadletters, metrics, openapi, runs, schedule, scrape, stream, views
 from projections import agents as projection_agents
+from projections import history as line_history
 from projections import retention
 from projections.postgres import PgStore
 from projections.registry import PROJECTIONS
@@ -87,6 +89,8 @@ class Worker:
     channels: Mapping[str, TopicT]
     tables: Tables
     agents: Mapping[str, AgentT[Any]]
+    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Every mounted route: its path and methods (the OpenAPI document must name each)."""
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -110,6 +114,11 @@ def _faust_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_host=settings.advertised_host,
         web_in_thread=False,
+        # only the routes of the API are served (agents.openapi describes each): not Faust's own
+        # table and router pages, which read any table to anyone
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_cors_options=access.cors_options(settings.cors_origins),
         logging_config=logging_config(settings.log_level),
         worker_redirect_stdouts=False,
         stream_wait_empty=False,
@@ -129,16 +138,26 @@ def _faust_app(settings: Settings) -> faust.App:
     return app
 
 
-def _page(app: faust.App, path: str, **methods: Callable[..., Awaitable[Response]]) -> None:
-    """Mount module-level view functions ``f(view, request, **path_params)`` at ``path``."""
+class _Pages:
+    """Mounts module-level view functions ``f(view, request, **path_params)``; mutating ones behind the
+    token when one is set (``agents.access``); remembers every route for the OpenAPI document."""
 
-    def handler(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-        async def method(self: View, request: Request, **params: Any) -> Response:
-            return await fn(self, request, **params)
+    def __init__(self, app: faust.App, token: str | None) -> None:
+        self.app = app
+        self.token = token
+        self.routes: list[tuple[str, tuple[str, ...]]] = []
 
-        return method
+    def __call__(self, path: str, **methods: Callable[..., Awaitable[Response]]) -> None:
+        def handler(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+            async def method(self: View, request: Request, **params: Any) -> Response:
+                return await fn(self, request, **params)
 
-    app.page(path)(type("View", (View,), {name: handler(fn) for name, fn in methods.items()}))
+            return method
+
+        if self.token is not None:
+            methods = {m: access.guarded(fn, self.token) if m in access.MUTATING else fn for m, fn in methods.items()}
+        self.app.page(path)(type("View", (View,), {name: handler(fn) for name, fn in methods.items()}))
+        self.routes.append((path, tuple(methods)))
 
 
 def _asset(body: str, content_type: str) -> Callable[..., Awaitable[Response]]:
@@ -263,8 +282,10 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     # -- projections ----------------------------------------------------------------------------------
     checks: dict[str, Callable[[], Awaitable[None]]] = {"broker": partial(check_broker, settings)}
     store = edges.store
+    history_reader: line_history.HistoryReader | None = None
     if settings.database_url:
         db_engine = make_engine(settings.database_url)
+        history_reader = line_history.HistoryReader(db_engine)
         checks["database"] = partial(check_database, db_engine, timeout_s=2.0)
         stoppers.append(db_engine.dispose)
         if store is None:
@@ -286,35 +307,42 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     app.timer(KEEPER_INTERVAL_S)(engine.Keeper(app, agents.tracked()).keep)
 
     # -- views ----------------------------------------------------------------------------------------
+    page = _Pages(app, settings.api_token)
     about = {"broker": settings.kafka_bootstrap, "app_id": settings.app_id}
     health = views.Health(app, checks, settings.topic(topics.OBSERVED.name), about)
     boards = views.Boards(app, tables.boards, channels[topics.OBSERVED.name], partitions)
-    _page(app, "/health", get=partial(views.health, h=health))
-    _page(app, "/odds/events", get=partial(views.events, b=boards))
-    _page(app, "/odds/events/{sportradar_id}", get=partial(views.event, b=boards))
+    page("/health", get=partial(views.health, h=health))
+    page("/odds/events", get=partial(views.events, b=boards))
+    page("/odds/events/{sportradar_id}", get=partial(views.event, b=boards))
+    page("/odds/events/{sportradar_id}/history", get=partial(line_history.history, reader=history_reader))
+    page(
+        "/odds/events/{sportradar_id}/history/markets", get=partial(line_history.history_markets, reader=history_reader)
+    )
     changes = stream.Streams.of(settings)  # each open stream reads odds.changes itself; ended at stop
-    _page(app, "/odds/stream", get=partial(stream.stream, s=changes))
+    page("/odds/stream", get=partial(stream.stream, s=changes))
     stoppers.append(changes.close)
-    _page(app, "/runs", get=partial(runs.runs_list, runs=the_runs))
-    _page(app, "/runs/stats", get=partial(runs.runs_stats, runs=the_runs))  # before /runs/{run_id}
-    _page(app, "/runs/{run_id}", get=partial(runs.run_detail, runs=the_runs))
-    _page(app, "/runs/{run_id}/retry", post=partial(runs.retry, runs=the_runs))
-    _page(app, "/scrape", post=partial(runs.scrape, runs=the_runs))
-    _page(app, "/schedule", get=partial(schedule.get, s=scheduler), post=partial(schedule.post, s=scheduler))
-    _page(app, "/dead-letters", get=partial(deadletters.dead_letters, letters=letters))
+    page("/runs", get=partial(runs.runs_list, runs=the_runs))
+    page("/runs/stats", get=partial(runs.runs_stats, runs=the_runs))  # before /runs/{run_id}
+    page("/runs/{run_id}", get=partial(runs.run_detail, runs=the_runs))
+    page("/runs/{run_id}/retry", post=partial(runs.retry, runs=the_runs))
+    page("/scrape", post=partial(runs.scrape, runs=the_runs))
+    page("/schedule", get=partial(schedule.get, s=scheduler), post=partial(schedule.post, s=scheduler))
+    page("/dead-letters", get=partial(deadletters.dead_letters, letters=letters))
     counted = [
         metrics.Table(topics.BOARDS, tables.boards, settings.topic(topics.OBSERVED.name)),
         metrics.Table(topics.RUNS_TABLE, tables.runs, settings.topic(topics.RUNS.name)),
         metrics.Table(topics.DEAD_LETTER_INDEX, tables.dead_letters, settings.topic(topics.DEAD_LETTERS.name)),
     ]
     collector = metrics.WorkerCollector(app, counted, counted[1], letters, partitions)
-    _page(app, "/metrics", get=partial(metrics.metrics, registry=metrics.served(collector)))
+    page("/metrics", get=partial(metrics.metrics, registry=metrics.served(collector)))
     for path, body_text, content_type in dashboard.assets():
-        _page(app, path, get=_asset(body_text, content_type))
+        page(path, get=_asset(body_text, content_type))
+    api = openapi.document(version("oddstream"), token_required=settings.api_token is not None)
+    page("/openapi.json", get=partial(openapi.openapi, doc=api))
 
     @app.on_before_shutdown.connect
     async def _stop(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         for stop in stoppers:
             await stop()
 
-    return Worker(app, channels, tables, agents.agents)
+    return Worker(app, channels, tables, agents.agents, tuple(page.routes))

@@ -21,6 +21,7 @@ __all__ = [
     "ObservedMarket",
     "Outcome",
     "Outcomes",
+    "active_price",
     "best_prices",
     "canonical_fair",
     "canonical_markets",
@@ -212,7 +213,7 @@ _SUM_TOLERANCE: Final = 1e-15  # relative: the solvers stop once the probabiliti
 _MAX_STEPS: Final = 2000
 
 
-def _active_price(outcome: Mapping[str, Any]) -> float | None:
+def active_price(outcome: Mapping[str, Any]) -> float | None:
     """The price of an active outcome (not suspended, a finite price > 1), else None."""
     price = outcome.get("price")
     if outcome.get("suspended") or price is None or isinstance(price, bool):
@@ -229,7 +230,7 @@ def _complete_prices(market_id: str, outcomes: Sequence[Mapping[str, Any]]) -> t
         return None
     if {str(o.get("name")) for o in outcomes} != names:
         return None
-    prices = [_active_price(o) for o in outcomes]
+    prices = [active_price(o) for o in outcomes]
     if any(p is None for p in prices):
         return None
     return total, [p for p in prices if p is not None]
@@ -432,7 +433,7 @@ def reference_fair(
         edges = {
             str(o["name"]): price * chances[str(o["name"])] - 1.0
             for o in outcomes
-            if str(o["name"]) in chances and (price := _active_price(o)) is not None
+            if str(o["name"]) in chances and (price := active_price(o)) is not None
         }
         if edges:
             offered[bm] = edges

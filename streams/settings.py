@@ -75,6 +75,25 @@ def positive(name: str, raw: str) -> float:
     return value
 
 
+def token(name: str, raw: str) -> str:
+    """A bearer token: at least 16 characters, none of them white space or a control character."""
+    if len(raw) < 16:
+        raise SettingsError(f"{name} must be at least 16 characters long")
+    if any(c.isspace() or not c.isprintable() for c in raw):
+        raise SettingsError(f"{name} must not contain white space or control characters")
+    return raw
+
+
+def origins(name: str, raw: str) -> str:
+    """Comma-separated web origins (``scheme://host[:port]``) or ``*``; kept as one normalised string."""
+    listed = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+    for origin in listed:
+        scheme, sep, host = origin.partition("://")
+        if origin != "*" and (not sep or scheme not in ("http", "https") or not host or "/" in host):
+            raise SettingsError(f"{name} must list origins like https://desk.example.com or *, got {origin!r}")
+    return ",".join(listed)
+
+
 def choice(*allowed: str, aliases: Mapping[str, str] | None = None) -> Parse[str]:
     """One of ``allowed``; an allowed value found in ``aliases`` is read as the value it names."""
     expected = f"{allowed[0]!r} or {allowed[1]!r}" if len(allowed) == 2 else f"one of {', '.join(allowed)}"
@@ -246,6 +265,19 @@ class Settings:
     )
     web_port: int = setting("ODDSTREAM_WEB_PORT", integer(minimum=1), 6066, "Port of the web views and dashboard.")
     web_host: str = setting("ODDSTREAM_WEB_HOST", text, "127.0.0.1", "Address the web views bind to.")
+    api_token: str | None = setting(
+        "ODDSTREAM_API_TOKEN",
+        token,
+        None,
+        "When set, every mutating route requires ``Authorization: Bearer <token>`` (401 without it); a secret.",
+        secret=hidden,
+    )
+    cors_origins: str = setting(
+        "ODDSTREAM_CORS_ORIGINS",
+        origins,
+        "",
+        "Comma-separated origins other web pages may call the API from (``*``: any); empty: CORS closed.",
+    )
     sources: str = setting(
         "ODDSTREAM_SOURCES",
         choice("simulated", "live"),

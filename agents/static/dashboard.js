@@ -647,11 +647,7 @@
     scrapeButton.disabled = true;
     setText(scrapeButton, "Scraping…");
     try {
-      const { run_id } = await getJSON("/scrape", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: "{}",
-      });
+      const { run_id } = await window.oddstream.mutate("/scrape", {}); // token.js
       watchedRun = { run_id, started: Date.now(), last: null };
       showProgress({ run_id, status: "requested", observed: 0 });
       pollRuns();

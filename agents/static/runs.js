@@ -15,8 +15,7 @@
     const m = Math.floor(s / 60);
     return `${m} min ${String(Math.round(s % 60)).padStart(2, "0")} s`;
   };
-  const post = (url, body) =>
-    getJSON(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const post = (url, body) => window.oddstream.mutate(url, body); // token.js: with the API token when asked
 
   // ---- the schedule
   const state = $("#schedule-state");

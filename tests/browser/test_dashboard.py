@@ -58,10 +58,12 @@ def chromium() -> str:
     return path
 
 
+TOKEN = "desk-token-for-the-browser-test"
+
+
 def _post(url: str, body: Any) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST", headers={"content-type": "application/json"}
-    )
+    headers = {"content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.status, json.loads(resp.read())
 
@@ -81,7 +83,7 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
     from playwright.async_api import async_playwright, expect
 
     sim = procs.simulator(events=30, tick_s=1)
-    settings = settings.with_(bookmaker_urls={"betpawa": sim})
+    settings = settings.with_(bookmaker_urls={"betpawa": sim}, api_token=TOKEN)  # every POST needs it
     procs.settings = settings
     procs.worker()
     base = f"http://127.0.0.1:{settings.web_port}"
@@ -125,6 +127,16 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             runs_before = set(await page.locator("#runs tbody tr").evaluate_all("rs => rs.map(r => r.dataset.runId)"))
             assert first_run in runs_before
             await page.get_by_role("button", name="Scrape now").click()
+            # the worker asks for its token: given once, kept for the session (the schedule and the
+            # retry below post without asking again)
+            token_dialog = page.locator("#token-dialog")
+            await expect(token_dialog).to_be_visible()
+            await token_dialog.locator("#token-input").fill("a-wrong-token-of-the-right-size")
+            await token_dialog.get_by_role("button", name="Use token").click()
+            await expect(token_dialog.locator("#token-why")).to_contain_text("refused")
+            await token_dialog.locator("#token-input").fill(TOKEN)
+            await token_dialog.get_by_role("button", name="Use token").click()
+            await expect(token_dialog).to_be_hidden()
             progress = page.locator("#scrape-progress")
             await expect(progress).to_have_attribute("data-run-id", re.compile(r".+"), timeout=5_000)
             run_id = await progress.get_attribute("data-run-id")
@@ -199,6 +211,7 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             await page.screenshot(path=str(tmp_path / "dashboard-detail.png"), full_page=False)
             await page.get_by_role("button", name="← All events").click()
             await expect(events).to_have_count(30)
+            await expect(token_dialog).to_be_hidden()  # asked once only
             assert page_errors == []
         finally:
             await browser.close()

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams.events import OddsChanged, decode
 from streams.settings import Settings
 from tests.integration.conftest import Processes, get_json
+from tests.openapi_check import check_live_answers
 
 pytestmark = pytest.mark.integration
 
@@ -130,6 +131,33 @@ async def test_scrape_fills_board_and_history_once(procs: Processes, settings: S
     assert again.returncode == 0, again.stderr
     await asyncio.sleep(3)
     assert await _history_counts(settings) == (total, distinct)
+
+    # the line movement of the first event's 1X2: one point per outcome (the world did not move),
+    # at the board's prices, confirmed until the last scrape
+    sr = first["sportradar_id"]
+    status, moved = get_json(f"{base}/odds/events/{sr}/history?market_id=3743&bookmaker=betpawa")
+    assert status == 200, moved
+    by_outcome = {s["outcome"]: s for s in moved["series"]}
+    assert {n: [p["price"] for p in s["points"]] for n, s in by_outcome.items()} == {
+        n: [p] for n, p in pawa["markets"]["1x2"]["prices"].items()
+    }
+    assert all(s["confirmed_until"] > s["points"][0]["at"] for s in moved["series"]), moved
+    assert [len(m["points"]) for m in moved["margins"]] == [1]
+    assert abs(moved["margins"][0]["points"][0]["margin"] - pawa["markets"]["1x2"]["margin"]) < 1e-6
+    status, listed = get_json(f"{base}/odds/events/{sr}/history/markets")
+    assert status == 200 and {"market_id": "3743", "line": None} in [
+        {"market_id": m["market_id"], "line": m["line"]} for m in listed["markets"]
+    ]
+
+    # every route of GET /openapi.json, asked on this worker: real answers match their schemas
+    ids = {"sportradar_id": first["sportradar_id"], "run_id": run_id}
+    bodies = {("/scrape", "post"): {"bookmakers": ["betpawa"]}, ("/schedule", "post"): {"paused": True}}
+    history = "/odds/events/{sportradar_id}/history"
+    queries = {history: ["?market_id=3743", "?market_id=5000&line=2.5&format=csv", "?market_id=3743&line=x"]}
+    asked = await asyncio.to_thread(check_live_answers, base, ids, bodies, queries)
+    assert asked.statuses(history) == {200, 400, 404}
+    assert asked.statuses("/scrape", "post") == {202, 400}
+    assert asked.statuses("/odds/events/{sportradar_id}") == {200, 404}
 
 
 def _without_age(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

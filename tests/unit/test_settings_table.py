@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import SETTINGS, Settings, without_password
+from streams.settings import SETTINGS, Settings, SettingsError, without_password
 from streams.sources.registry import BOOKMAKERS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -21,6 +21,8 @@ EVERYTHING = {
     "ODDSTREAM_EMBEDDED_BROKER": "tansu",
     "ODDSTREAM_WEB_PORT": "7000",
     "ODDSTREAM_WEB_HOST": "0.0.0.0",
+    "ODDSTREAM_API_TOKEN": "a-token-of-twenty-chars",
+    "ODDSTREAM_CORS_ORIGINS": "https://desk.example.com, http://127.0.0.1:8080/",
     "ODDSTREAM_SOURCES": "live",
     "ODDSTREAM_SCRAPE_INTERVAL_S": "0",
     "ODDSTREAM_STALE_AFTER_S": "120",
@@ -162,3 +164,17 @@ def test_the_readme_documents_every_variable_the_settings_read() -> None:
     assert "ODDSTREAM_KAFKA_URL" in documented, "no configuration table found in README.md"
     assert sorted(_declared() - documented) == [], "settings the README's configuration tables do not document"
     assert sorted(documented - _declared()) == [], "README rows for variables the settings do not read"
+
+
+def test_the_api_token_is_a_secret_and_origins_are_normalised() -> None:
+    s = Settings.from_env(EVERYTHING)
+    assert s.api_token == "a-token-of-twenty-chars"
+    assert "a-token-of-twenty-chars" not in repr(s) and "a-token-of-twenty-chars" not in s.describe()
+    assert s.to_child_env()["ODDSTREAM_API_TOKEN"] == "a-token-of-twenty-chars"  # children need it
+    assert s.cors_origins == "https://desk.example.com,http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize("bad", ["desk.example.com", "ftp://x", "https://x/path", "https://"])
+def test_an_origin_that_is_not_one_is_refused(bad: str) -> None:
+    with pytest.raises(SettingsError, match="ODDSTREAM_CORS_ORIGINS"):
+        Settings.from_env({"ODDSTREAM_CORS_ORIGINS": bad})
