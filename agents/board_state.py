@@ -124,6 +124,7 @@ def board_record(obs: ObservedHead, quotes: dict[str, Quote], partition: int, of
         "home_team": obs.home_team,
         "away_team": obs.away_team,
         "tournament": obs.tournament,
+        "country": obs.country,
         "kickoff_at": format_ts(obs.kickoff_at),
         "quotes": quotes,
         "observed_at": format_ts(obs.observed_at),
