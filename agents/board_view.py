@@ -7,25 +7,28 @@ Time arrives as an argument (for freshness).
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from agents.board_query import ListQuery
 from agents.odds_rules import quote_view
 from streams.clock import parse_ts
 from streams.markets import best_prices, compare_with_competitors, fair_view, market_margin, quote_key, reference_fair
+from streams.sources.registry import HOME as HOME_BOOKMAKER
 
-__all__ = ["FEATURED", "EventFilter", "event_detail", "events_list"]
+__all__ = ["FEATURED", "event_detail", "events_csv", "list_events"]
 
-# (label, market_id, line); a margin needs the market's complete outcome set (streams.markets.market_margin)
-FEATURED: tuple[tuple[str, str, float | None], ...] = (
-    ("1x2", "3743", None),
-    ("over_under_2_5", "5000", 2.5),
-    ("btts", "3795", None),
-    ("double_chance", "4693", None),
+# (label, market_id, line, outcomes in column order); a margin needs the market's complete outcome set
+# (streams.markets.market_margin)
+FEATURED: tuple[tuple[str, str, float | None, tuple[str, ...]], ...] = (
+    ("1x2", "3743", None, ("1", "X", "2")),
+    ("over_under_2_5", "5000", 2.5, ("Over", "Under")),
+    ("btts", "3795", None, ("Yes", "No")),
+    ("double_chance", "4693", None, ("1X", "X2", "12")),
 )
-
-EventFilter = Mapping[str, str]
 
 
 def _freshness(observed_at: str | None, now: datetime) -> float | None:
@@ -34,85 +37,163 @@ def _freshness(observed_at: str | None, now: datetime) -> float | None:
     return round((now - parse_ts(observed_at)).total_seconds(), 3)
 
 
-def _group(
-    boards: Iterable[Mapping[str, Any]], confirmed: Mapping[str, str]
-) -> dict[str, dict[str, Mapping[str, Any]]]:
+def _group(boards: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
     events: dict[str, dict[str, Mapping[str, Any]]] = {}
     for board in boards:
         events.setdefault(str(board["sportradar_id"]), {})[str(board["bookmaker"])] = board
     return events
 
 
-def _matches(meta: Mapping[str, Any], flt: EventFilter) -> bool:
-    if (t := flt.get("tournament")) and meta["tournament"] != t:
-        return False
-    kickoff = parse_ts(meta["kickoff_at"])
-    if (lo := flt.get("kickoff_from")) and kickoff < parse_ts(lo, "kickoff_from"):
-        return False
-    if (hi := flt.get("kickoff_to")) and kickoff > parse_ts(hi, "kickoff_to"):
-        return False
-    if q := flt.get("q"):
-        text = f"{meta['home_team']} {meta['away_team']} {meta['tournament']}".lower()
-        if q.lower() not in text:
-            return False
-    return True
+def _meta(by_bm: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The event's names and kickoff: BetPawa's, else the first book's."""
+    return by_bm.get(HOME_BOOKMAKER) or by_bm[min(by_bm)]
 
 
-def events_list(
-    boards: Iterable[Mapping[str, Any]],
-    confirmed: Mapping[str, str],
-    now: datetime,
-    flt: EventFilter | None = None,
-) -> list[dict[str, Any]]:
-    """Upcoming events with, per bookmaker, the featured prices, their margins and freshness."""
-    flt = flt or {}
-    out: list[dict[str, Any]] = []
-    for sr_id, by_bm in _group(boards, confirmed).items():
-        meta = by_bm.get("betpawa") or next(iter(by_bm.values()))
-        if not _matches(meta, flt):
+def _featured(board: Mapping[str, Any]) -> dict[str, Any]:
+    featured: dict[str, Any] = {}
+    quotes = board["quotes"]
+    for label, market_id, line, _names in FEATURED:
+        stored = quotes.get(quote_key(market_id, line))
+        if stored is None:
+            featured[label] = None
             continue
-        bookmakers: dict[str, Any] = {}
-        for bm, board in sorted(by_bm.items()):
-            observed_at = confirmed.get(f"{sr_id}:{bm}")
-            featured: dict[str, Any] = {}
-            for label, market_id, line in FEATURED:
-                stored = board["quotes"].get(quote_key(market_id, line))
-                if stored is None:
-                    featured[label] = None
-                    continue
-                quote = quote_view(stored)
-                featured[label] = {
-                    "prices": {o["name"]: o["price"] for o in quote["outcomes"]},
-                    "margin": market_margin(market_id, quote["outcomes"]),
-                    "last_changed_at": quote["last_changed_at"],
-                }
-            bookmakers[bm] = {
-                "markets": featured,
-                "observed_at": observed_at,
-                "age_s": _freshness(observed_at, now),
-            }
-        out.append(
-            {
-                "sportradar_id": sr_id,
-                "home_team": meta["home_team"],
-                "away_team": meta["away_team"],
-                "tournament": meta["tournament"],
-                "kickoff_at": meta["kickoff_at"],
-                "bookmakers": bookmakers,
-            }
-        )
-    out.sort(key=lambda e: (e["kickoff_at"], e["sportradar_id"]))
-    return out
+        quote = quote_view(stored)
+        featured[label] = {
+            "prices": {o["name"]: o["price"] for o in quote["outcomes"]},
+            "margin": market_margin(market_id, quote["outcomes"]),
+            "last_changed_at": quote["last_changed_at"],
+        }
+    return featured
+
+
+def _row(
+    sr_id: str, by_bm: Mapping[str, Mapping[str, Any]], confirmed: Mapping[str, str], now: datetime
+) -> dict[str, Any]:
+    meta = _meta(by_bm)
+    bookmakers: dict[str, Any] = {}
+    for bm, board in sorted(by_bm.items()):
+        observed_at = confirmed.get(f"{sr_id}:{bm}")
+        bookmakers[bm] = {
+            "markets": _featured(board),
+            "observed_at": observed_at,
+            "age_s": _freshness(observed_at, now),
+        }
+    return {
+        "sportradar_id": sr_id,
+        "home_team": meta["home_team"],
+        "away_team": meta["away_team"],
+        "tournament": meta["tournament"],
+        "country": meta.get("country") or "",
+        "kickoff_at": meta["kickoff_at"],
+        "bookmakers": bookmakers,
+    }
+
+
+_Matched = tuple[tuple[str, ...], str, dict[str, Mapping[str, Any]]]
+"""An event that passed the filters: its sort key, its SportRadar id and its boards by bookmaker."""
+
+
+def _matching(
+    boards: Iterable[Mapping[str, Any]], now: datetime, query: ListQuery
+) -> tuple[list[_Matched], dict[str, Any]]:
+    """The events passing ``query``'s filters, sorted; and the facets (countries, tournaments) of every
+    event the list could show (the started ones only with ``include_started``), whatever the filters."""
+    matched: list[_Matched] = []
+    countries: dict[str, int] = {}
+    tournaments: dict[tuple[str, str], int] = {}
+    for sr_id, by_bm in _group(boards).items():
+        meta = _meta(by_bm)
+        kickoff = parse_ts(meta["kickoff_at"])
+        if not query.include_started and kickoff < now:
+            continue
+        country = str(meta.get("country") or "")
+        countries[country] = countries.get(country, 0) + 1
+        pair = (country, str(meta["tournament"]))
+        tournaments[pair] = tournaments.get(pair, 0) + 1
+        if not query.matches(meta, tuple(by_bm), kickoff, now):
+            continue
+        kick = str(meta["kickoff_at"])
+        key = (kick, sr_id) if query.sort == "kickoff" else (country, pair[1], kick, sr_id)
+        matched.append((key, sr_id, by_bm))
+    matched.sort(key=lambda m: m[0])
+    facets = {
+        "countries": [{"country": c, "events": n} for c, n in sorted(countries.items())],
+        "tournaments": [{"country": c, "tournament": t, "events": n} for (c, t), n in sorted(tournaments.items())],
+    }
+    return matched, facets
+
+
+def _page(matched: list[_Matched], query: ListQuery) -> list[_Matched]:
+    if not query.paged:
+        return matched
+    first = (query.page - 1) * query.page_size
+    return matched[first : first + query.page_size]
+
+
+def list_events(
+    boards: Iterable[Mapping[str, Any]], confirmed: Mapping[str, str], now: datetime, query: ListQuery | None = None
+) -> dict[str, Any]:
+    """One page of the upcoming events: ``{count, page, page_size, events, facets}``.
+
+    ``count`` is every event passing the filters; ``events`` the page's, each with, per bookmaker, the
+    featured prices, their margins and freshness. Paging comes after the filters and the sort, over
+    every worker's boards, so the pages of one query cover each matching event exactly once.
+    """
+    query = query or ListQuery()
+    matched, facets = _matching(boards, now, query)
+    return {
+        "count": len(matched),
+        "page": query.page,
+        "page_size": query.page_size,
+        "events": [_row(sr_id, by_bm, confirmed, now) for _, sr_id, by_bm in _page(matched, query)],
+        "facets": facets,
+    }
+
+
+CSV_HEAD: tuple[str, ...] = (
+    "sportradar_id",
+    "kickoff_at",
+    "country",
+    "tournament",
+    "home_team",
+    "away_team",
+    "bookmaker",
+    "observed_at",
+    *(col for label, _, _, names in FEATURED for col in (*(f"{label}_{n}" for n in names), f"{label}_margin")),
+)
+
+
+def events_csv(
+    boards: Iterable[Mapping[str, Any]], confirmed: Mapping[str, str], now: datetime, query: ListQuery
+) -> str:
+    """The matching events as CSV, one row per event and bookmaker with the featured prices and margins;
+    every matching event unless the query names a page (``ListQuery.paged``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEAD)
+    matched, _ = _matching(boards, now, query)
+    for _, sr_id, by_bm in _page(matched, query):
+        row = _row(sr_id, by_bm, confirmed, now)
+        head = [sr_id, row["kickoff_at"], row["country"], row["tournament"], row["home_team"], row["away_team"]]
+        for bm, b in row["bookmakers"].items():
+            cells: list[Any] = [*head, bm, b["observed_at"] or ""]
+            for label, _, _, names in FEATURED:
+                q = b["markets"][label]
+                prices = q["prices"] if q else {}
+                cells += ["" if prices.get(n) is None else prices[n] for n in names]
+                cells.append("" if not q or q["margin"] is None else round(q["margin"], 6))
+            writer.writerow(cells)
+    return out.getvalue()
 
 
 def event_detail(
     sr_id: str, boards: Iterable[Mapping[str, Any]], confirmed: Mapping[str, str], now: datetime
 ) -> dict[str, Any] | None:
     """Every quote of one event, per bookmaker, with margins; None when the event is unknown."""
-    by_bm = _group(boards, confirmed).get(sr_id)
+    by_bm = _group(boards).get(sr_id)
     if not by_bm:
         return None
-    meta = by_bm.get("betpawa") or next(iter(by_bm.values()))
+    meta = _meta(by_bm)
     markets: dict[str, dict[str, Any]] = {}
     for bm, board in sorted(by_bm.items()):
         observed_at = confirmed.get(f"{sr_id}:{bm}")

@@ -10,14 +10,17 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import faust
 from faust.types import TopicT
 from faust.web import Request, Response, View
 
+from agents.board_query import BadParameter, ListQuery, parse_list_query
 from agents.board_state import Confirmations
-from agents.board_view import event_detail, events_list
+from agents.board_view import event_detail, events_csv, list_events
 from agents.routing import gather_json, is_local_request, owned_items, route_by_key
 from streams import engine
 from streams.clock import utc_now
@@ -116,6 +119,8 @@ class Boards:
     """The Faust topic ``odds.observed``: the table's partitions are its partitions."""
     partitions: int
     cache: ResponseCache = field(default_factory=lambda: ResponseCache(LIST_MAX_AGE_S))
+    zone: tzinfo = field(default_factory=lambda: ZoneInfo("Africa/Lagos"))
+    """The trader's zone (``ODDSTREAM_TRADER_TZ``): the days of the kickoff presets."""
 
 
 def _local_rows(b: Boards) -> list[dict[str, Any]]:
@@ -125,31 +130,54 @@ def _local_rows(b: Boards) -> list[dict[str, Any]]:
     return [{"board": board, "observed_at": confirmed.get(key)} for key, board in items]
 
 
-def _render_events(rows: list[dict[str, Any]], flt: dict[str, str], failed: list[str]) -> tuple[int, bytes, bool]:
+def _render_events(
+    rows: list[dict[str, Any]], query: ListQuery, now: datetime, failed: list[str]
+) -> tuple[int, bytes, bool]:
     """The list's body from gathered rows (pure CPU: runs in a thread, off the event loop)."""
     values = [r["board"] for r in rows]
     conf = {board_key(r["board"]["sportradar_id"], r["board"]["bookmaker"]): r["observed_at"] for r in rows}
-    try:
-        listed = events_list(values, conf, utc_now(), flt)
-    except ValueError as exc:
-        return 400, json.dumps({"error": str(exc)}).encode(), True
-    body: dict[str, Any] = {"count": len(listed), "events": listed}
+    if query.format == "csv":
+        return 200, events_csv(values, conf, now, query).encode(), not failed
+    body = list_events(values, conf, now, query)
     if failed:
         body["partial"] = {"workers_not_answering": failed}
     return 200, json.dumps(body, separators=(",", ":")).encode(), not failed
 
 
+def _query_params(request: Request) -> dict[str, list[str]]:
+    """Every value of each query parameter (``tournament`` and ``country`` repeat)."""
+    params: dict[str, list[str]] = {}
+    for name, value in request.query.items():  # a multidict: a repeated name comes once per value
+        params.setdefault(name, []).append(value)
+    return params
+
+
 async def events(view: View, request: Request, b: Boards) -> Response:
-    """``GET /odds/events``: every worker's boards, filtered, at most ``LIST_MAX_AGE_S`` old."""
+    """``GET /odds/events``: one page of every worker's boards, filtered, at most ``LIST_MAX_AGE_S`` old.
+
+    Other workers answer ``?scope=local`` with their rows unfiltered; filters, sort and pages apply to
+    the gathered rows here (``agents.board_view.list_events``).
+    """
+    local = is_local_request(request)
 
     async def build() -> tuple[int, bytes, bool]:
+        now = utc_now()
+        query = ListQuery()
+        if not local:
+            try:
+                query = parse_list_query(_query_params(request), now, b.zone)
+            except BadParameter as exc:
+                return 400, json.dumps({"error": str(exc)}).encode(), True
         rows, failed = await gather_json(view, request, _local_rows(b))
-        if is_local_request(request):
+        if local:
             return 200, json.dumps({"items": rows}, separators=(",", ":")).encode(), True
-        flt = {k: v for k in ("tournament", "kickoff_from", "kickoff_to", "q") if (v := request.query.get(k))}
-        return await asyncio.to_thread(_render_events, rows, flt, failed)
+        return await asyncio.to_thread(_render_events, rows, query, now, failed)
 
-    status, body = await b.cache.get(str(request.url.path_qs), build)
+    # a local answer does not depend on the list's parameters: one cache entry for every page asked
+    key = f"{request.url.path}?scope=local" if local else str(request.url.path_qs)
+    status, body = await b.cache.get(key, build)
+    if not local and status == 200 and request.query.get("format") == "csv":
+        return view.bytes(body, content_type="text/csv", status=status)
     return view.bytes(body, content_type="application/json", status=status)
 
 

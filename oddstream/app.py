@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import faust
@@ -288,7 +289,9 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     # -- views ----------------------------------------------------------------------------------------
     about = {"broker": settings.kafka_bootstrap, "app_id": settings.app_id}
     health = views.Health(app, checks, settings.topic(topics.OBSERVED.name), about)
-    boards = views.Boards(app, tables.boards, channels[topics.OBSERVED.name], partitions)
+    boards = views.Boards(
+        app, tables.boards, channels[topics.OBSERVED.name], partitions, zone=ZoneInfo(settings.trader_tz)
+    )
     _page(app, "/health", get=partial(views.health, h=health))
     _page(app, "/odds/events", get=partial(views.events, b=boards))
     _page(app, "/odds/events/{sportradar_id}", get=partial(views.event, b=boards))

@@ -29,6 +29,7 @@ PURE = (
     "streams.sources.bet9ja",
     "agents.odds_rules",
     "agents.board_state",
+    "agents.board_query",
     "agents.board_view",
     "projections.rows",
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import SETTINGS, Settings, without_password
+from streams.settings import SETTINGS, Settings, SettingsError, without_password
 from streams.sources.registry import BOOKMAKERS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -46,6 +46,7 @@ EVERYTHING = {
     "ODDSTREAM_KAFKA_CA_FILE": "/etc/ca.pem",
     "ODDSTREAM_WEB_ADVERTISED_HOST": "worker-1",
     "ODDSTREAM_HISTORY_RETENTION_DAYS": "30",
+    "ODDSTREAM_TRADER_TZ": "Europe/London",
 }
 """Every setting away from its default."""
 
@@ -161,3 +162,9 @@ def test_the_readme_documents_every_variable_the_settings_read() -> None:
     assert "ODDSTREAM_KAFKA_URL" in documented, "no configuration table found in README.md"
     assert sorted(_declared() - documented) == [], "settings the README's configuration tables do not document"
     assert sorted(documented - _declared()) == [], "README rows for variables the settings do not read"
+
+
+def test_the_trader_zone_must_be_one_zoneinfo_knows() -> None:
+    assert Settings.from_env({}).trader_tz == "Africa/Lagos"
+    with pytest.raises(SettingsError, match="ODDSTREAM_TRADER_TZ"):
+        Settings.from_env({"ODDSTREAM_TRADER_TZ": "Mars/Olympus"})
