@@ -14,8 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from agents.board_query import ListQuery
-from agents.odds_rules import quote_view
+from agents.board_summary import board_summary
+from agents.odds_rules import quote_view, stored_withdrawn
 from streams.clock import parse_ts
+from streams.market_catalog import GROUPS
+from streams.market_catalog import label as market_label
 from streams.markets import best_prices, compare_with_competitors, fair_view, market_margin, quote_key, reference_fair
 from streams.sources.registry import HOME as HOME_BOOKMAKER
 
@@ -186,10 +189,32 @@ def events_csv(
     return out.getvalue()
 
 
+def _detail_entry(markets: dict[str, dict[str, Any]], key: str, quote: Mapping[str, Any]) -> dict[str, Any]:
+    entry = markets.get(key)
+    if entry is None:
+        name, group = market_label(quote["market_id"], quote["market_name"])
+        entry = markets[key] = {
+            "market_id": quote["market_id"],
+            "market_name": quote["market_name"],
+            "name": name,
+            "group": group,
+            "line": quote["line"],
+            "bookmakers": {},
+        }
+    return entry
+
+
 def event_detail(
     sr_id: str, boards: Iterable[Mapping[str, Any]], confirmed: Mapping[str, str], now: datetime
 ) -> dict[str, Any] | None:
-    """Every quote of one event, per bookmaker, with margins; None when the event is unknown."""
+    """Every quote of one event, per bookmaker, with margins; None when the event is unknown.
+
+    Each market carries its display ``name`` and ``group`` (``streams.market_catalog``). A market a
+    bookmaker no longer offers stays with that bookmaker's last prices and ``unavailable_since`` (no
+    margin, no part in the best prices or comparisons); the market's own ``unavailable_since`` is set
+    when no bookmaker offers it any more. ``summary`` compares BetPawa with its competitors, over every
+    market and per group (``agents.board_summary``).
+    """
     by_bm = _group(boards).get(sr_id)
     if not by_bm:
         return None
@@ -199,37 +224,46 @@ def event_detail(
         observed_at = confirmed.get(f"{sr_id}:{bm}")
         for key, stored in board["quotes"].items():
             quote = quote_view(stored)
-            entry = markets.setdefault(
-                key,
-                {
-                    "market_id": quote["market_id"],
-                    "market_name": quote["market_name"],
-                    "line": quote["line"],
-                    "bookmakers": {},
-                },
-            )
-            entry["bookmakers"][bm] = {
+            _detail_entry(markets, key, quote)["bookmakers"][bm] = {
                 "outcomes": quote["outcomes"],
                 "margin": market_margin(quote["market_id"], quote["outcomes"]),
                 "fair": fair_view(quote["market_id"], quote["outcomes"]),
                 "observed_at": observed_at,
                 "last_changed_at": quote["last_changed_at"],
+                "unavailable_since": None,
+            }
+        for key, (since, last) in stored_withdrawn(board.get("withdrawn")).items():
+            quote = quote_view(last)
+            _detail_entry(markets, key, quote)["bookmakers"][bm] = {
+                "outcomes": quote["outcomes"],
+                "margin": None,
+                "fair": None,
+                "observed_at": observed_at,
+                "last_changed_at": quote["last_changed_at"],
+                "unavailable_since": since,
             }
     for entry in markets.values():
-        outcomes = {bm: q["outcomes"] for bm, q in entry["bookmakers"].items()}
-        entry["best"] = best_prices(outcomes)
-        entry["betpawa_vs_best_competitor"] = compare_with_competitors(entry["market_id"], outcomes)
-        entry["fair"] = reference_fair(entry["market_id"], outcomes)
+        offered = {bm: q["outcomes"] for bm, q in entry["bookmakers"].items() if q["unavailable_since"] is None}
+        entry["best"] = best_prices(offered)
+        entry["betpawa_vs_best_competitor"] = compare_with_competitors(entry["market_id"], offered)
+        entry["fair"] = reference_fair(entry["market_id"], offered)
+        entry["unavailable_since"] = (
+            None if offered else max(q["unavailable_since"] for q in entry["bookmakers"].values())
+        )
     freshness = {
         bm: {"observed_at": (at := confirmed.get(f"{sr_id}:{bm}")), "age_s": _freshness(at, now)}
         for bm in sorted(by_bm)
     }
+    ordered = sorted(markets.values(), key=lambda m: (m["market_id"], m["line"] is not None, m["line"] or 0))
     return {
         "sportradar_id": sr_id,
         "home_team": meta["home_team"],
         "away_team": meta["away_team"],
         "tournament": meta["tournament"],
+        "country": meta.get("country") or "",
         "kickoff_at": meta["kickoff_at"],
         "bookmakers": freshness,
-        "markets": sorted(markets.values(), key=lambda m: (m["market_id"], m["line"] is not None, m["line"] or 0)),
+        "groups": [g for g in GROUPS if any(m["group"] == g for m in ordered)],
+        "summary": board_summary(ordered),
+        "markets": ordered,
     }

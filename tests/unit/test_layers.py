@@ -19,6 +19,7 @@ PURE = (
     "streams.clock",
     "streams.events",
     "streams.markets",
+    "streams.market_catalog",
     "streams.run_rules",
     "streams.sequencing",
     "streams.upcasters",
@@ -30,6 +31,7 @@ PURE = (
     "agents.odds_rules",
     "agents.board_state",
     "agents.board_query",
+    "agents.board_summary",
     "agents.board_view",
     "projections.rows",
 )
