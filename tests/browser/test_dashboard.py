@@ -233,7 +233,10 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             row = page.locator(f'#runs tbody tr[data-run-id="{run_id}"]')
             await expect(row).to_be_visible(timeout=10_000)
             await expect(row.locator(".badge")).to_have_text("completed", timeout=60_000)
-            await expect(progress).to_have_attribute("data-status", "completed")
+            try:
+                await expect(progress).to_have_attribute("data-status", "completed")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\npage errors: {page_errors}\nconsole: {console[-20:]}") from None
             await expect(page.get_by_role("button", name="Scrape now")).to_be_enabled()
 
             # the schedule panel: paused by the environment here; resume, set the interval, pause
