@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from agents.board_query import ListQuery
@@ -22,7 +24,7 @@ from streams.market_catalog import label as market_label
 from streams.markets import best_prices, compare_with_competitors, fair_view, market_margin, quote_key, reference_fair
 from streams.sources.registry import HOME as HOME_BOOKMAKER
 
-__all__ = ["FEATURED", "event_detail", "events_csv", "list_events"]
+__all__ = ["FEATURED", "IndexedEvent", "event_detail", "events_csv", "index_events", "list_events"]
 
 # (label, market_id, line, outcomes in column order); a margin needs the market's complete outcome set
 # (streams.markets.market_margin)
@@ -52,20 +54,30 @@ def _meta(by_bm: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
     return by_bm.get(HOME_BOOKMAKER) or by_bm[min(by_bm)]
 
 
+@lru_cache(maxsize=65_536)
+def _featured_quote(market_id: str, stored: tuple[Any, ...]) -> dict[str, Any]:
+    quote = quote_view(stored)
+    return {
+        "prices": {o["name"]: o["price"] for o in quote["outcomes"]},
+        "margin": market_margin(market_id, quote["outcomes"]),
+        "last_changed_at": quote["last_changed_at"],
+    }
+
+
 def _featured(board: Mapping[str, Any]) -> dict[str, Any]:
+    """The featured markets of one board. A stored quote is an immutable tuple (its last change
+    included), so its featured view is computed once and shared (never mutate it): a page of the list
+    looks up 1,200 of them instead of pricing them again."""
     featured: dict[str, Any] = {}
     quotes = board["quotes"]
     for label, market_id, line, _names in FEATURED:
         stored = quotes.get(quote_key(market_id, line))
         if stored is None:
             featured[label] = None
-            continue
-        quote = quote_view(stored)
-        featured[label] = {
-            "prices": {o["name"]: o["price"] for o in quote["outcomes"]},
-            "margin": market_margin(market_id, quote["outcomes"]),
-            "last_changed_at": quote["last_changed_at"],
-        }
+        elif type(stored) is tuple:
+            featured[label] = _featured_quote(market_id, stored)
+        else:  # a list or dict recovered from the changelog: not hashable, priced each time
+            featured[label] = _featured_quote.__wrapped__(market_id, stored)
     return featured
 
 
@@ -92,33 +104,63 @@ def _row(
     }
 
 
-_Matched = tuple[tuple[str, ...], str, dict[str, Mapping[str, Any]]]
-"""An event that passed the filters: its sort key, its SportRadar id and its boards by bookmaker."""
+@dataclass(frozen=True, slots=True)
+class IndexedEvent:
+    """One event of the board as the list filters and sorts it: read once per snapshot of the boards."""
+
+    sportradar_id: str
+    boards: dict[str, Mapping[str, Any]]
+    """Its boards by bookmaker."""
+    books: tuple[str, ...]
+    meta: Mapping[str, Any]
+    kickoff: datetime
+    country: str
+    tournament: str
+    by_tournament: tuple[str, str, str, str]
+    """The sort key of ``sort=tournament``: country, tournament, kickoff, id."""
+
+
+def index_events(boards: Iterable[Mapping[str, Any]]) -> list[IndexedEvent]:
+    """Every event of ``boards``, in kickoff order (then id): the part of the list that does not depend
+    on the query, built once for all the queries a snapshot of the boards answers."""
+    out: list[IndexedEvent] = []
+    for sr_id, by_bm in _group(boards).items():
+        meta = _meta(by_bm)
+        country, tournament, kick = str(meta.get("country") or ""), str(meta["tournament"]), str(meta["kickoff_at"])
+        out.append(
+            IndexedEvent(
+                sr_id,
+                by_bm,
+                tuple(by_bm),
+                meta,
+                parse_ts(kick),
+                country,
+                tournament,
+                (country, tournament, kick, sr_id),
+            )
+        )
+    out.sort(key=lambda e: (e.kickoff, e.sportradar_id))
+    return out
 
 
 def _matching(
-    boards: Iterable[Mapping[str, Any]], now: datetime, query: ListQuery
-) -> tuple[list[_Matched], dict[str, Any]]:
+    index: Sequence[IndexedEvent], now: datetime, query: ListQuery
+) -> tuple[list[IndexedEvent], dict[str, Any]]:
     """The events passing ``query``'s filters, sorted; and the facets (countries, tournaments) of every
     event the list could show (the started ones only with ``include_started``), whatever the filters."""
-    matched: list[_Matched] = []
+    matched: list[IndexedEvent] = []
     countries: dict[str, int] = {}
     tournaments: dict[tuple[str, str], int] = {}
-    for sr_id, by_bm in _group(boards).items():
-        meta = _meta(by_bm)
-        kickoff = parse_ts(meta["kickoff_at"])
-        if not query.include_started and kickoff < now:
+    for ev in index:
+        if not query.include_started and ev.kickoff < now:
             continue
-        country = str(meta.get("country") or "")
-        countries[country] = countries.get(country, 0) + 1
-        pair = (country, str(meta["tournament"]))
+        countries[ev.country] = countries.get(ev.country, 0) + 1
+        pair = (ev.country, ev.tournament)
         tournaments[pair] = tournaments.get(pair, 0) + 1
-        if not query.matches(meta, tuple(by_bm), kickoff, now):
-            continue
-        kick = str(meta["kickoff_at"])
-        key = (kick, sr_id) if query.sort == "kickoff" else (country, pair[1], kick, sr_id)
-        matched.append((key, sr_id, by_bm))
-    matched.sort(key=lambda m: m[0])
+        if query.matches(ev.meta, ev.books, ev.kickoff, now):
+            matched.append(ev)
+    if query.sort == "tournament":
+        matched.sort(key=lambda e: e.by_tournament)
     facets = {
         "countries": [{"country": c, "events": n} for c, n in sorted(countries.items())],
         "tournaments": [{"country": c, "tournament": t, "events": n} for (c, t), n in sorted(tournaments.items())],
@@ -126,29 +168,39 @@ def _matching(
     return matched, facets
 
 
-def _page(matched: list[_Matched], query: ListQuery) -> list[_Matched]:
+def _page(matched: list[IndexedEvent], query: ListQuery) -> list[IndexedEvent]:
     if not query.paged:
         return matched
     first = (query.page - 1) * query.page_size
     return matched[first : first + query.page_size]
 
 
+def _indexed(boards: Iterable[Mapping[str, Any]] | Sequence[IndexedEvent]) -> Sequence[IndexedEvent]:
+    if isinstance(boards, list) and (not boards or isinstance(boards[0], IndexedEvent)):
+        return boards
+    return index_events(boards)  # type: ignore[arg-type]
+
+
 def list_events(
-    boards: Iterable[Mapping[str, Any]], confirmed: Mapping[str, str], now: datetime, query: ListQuery | None = None
+    boards: Iterable[Mapping[str, Any]] | Sequence[IndexedEvent],
+    confirmed: Mapping[str, str],
+    now: datetime,
+    query: ListQuery | None = None,
 ) -> dict[str, Any]:
     """One page of the upcoming events: ``{count, page, page_size, events, facets}``.
 
+    ``boards`` are the boards table's values, or their :func:`index_events` (built once per snapshot).
     ``count`` is every event passing the filters; ``events`` the page's, each with, per bookmaker, the
     featured prices, their margins and freshness. Paging comes after the filters and the sort, over
     every worker's boards, so the pages of one query cover each matching event exactly once.
     """
     query = query or ListQuery()
-    matched, facets = _matching(boards, now, query)
+    matched, facets = _matching(_indexed(boards), now, query)
     return {
         "count": len(matched),
         "page": query.page,
         "page_size": query.page_size,
-        "events": [_row(sr_id, by_bm, confirmed, now) for _, sr_id, by_bm in _page(matched, query)],
+        "events": [_row(ev.sportradar_id, ev.boards, confirmed, now) for ev in _page(matched, query)],
         "facets": facets,
     }
 
@@ -167,16 +219,20 @@ CSV_HEAD: tuple[str, ...] = (
 
 
 def events_csv(
-    boards: Iterable[Mapping[str, Any]], confirmed: Mapping[str, str], now: datetime, query: ListQuery
+    boards: Iterable[Mapping[str, Any]] | Sequence[IndexedEvent],
+    confirmed: Mapping[str, str],
+    now: datetime,
+    query: ListQuery,
 ) -> str:
     """The matching events as CSV, one row per event and bookmaker with the featured prices and margins;
     every matching event unless the query names a page (``ListQuery.paged``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEAD)
-    matched, _ = _matching(boards, now, query)
-    for _, sr_id, by_bm in _page(matched, query):
-        row = _row(sr_id, by_bm, confirmed, now)
+    matched, _ = _matching(_indexed(boards), now, query)
+    for ev in _page(matched, query):
+        sr_id = ev.sportradar_id
+        row = _row(sr_id, ev.boards, confirmed, now)
         head = [sr_id, row["kickoff_at"], row["country"], row["tournament"], row["home_team"], row["away_team"]]
         for bm, b in row["bookmakers"].items():
             cells: list[Any] = [*head, bm, b["observed_at"] or ""]
