@@ -19,6 +19,7 @@ PURE = (
     "streams.clock",
     "streams.events",
     "streams.markets",
+    "streams.market_catalog",
     "streams.run_rules",
     "streams.sequencing",
     "streams.upcasters",
@@ -29,6 +30,8 @@ PURE = (
     "streams.sources.bet9ja",
     "agents.odds_rules",
     "agents.board_state",
+    "agents.board_query",
+    "agents.board_summary",
     "agents.board_view",
     "projections.rows",
 )
