@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agents.odds_rules import Quote, apply_observation, stored_quotes
+from agents.odds_rules import Quote, Withdrawn, apply_observation, stored_quotes, stored_withdrawn, withdrawn_after
 from streams.clock import format_ts
 from streams.events import OddsChanged, derive_id
 from streams.topics import board_key, is_mark, mark_key
@@ -99,37 +99,44 @@ class BoardBatch:
             self.already += 1
             return
         observed_at = format_ts(obs.observed_at)
-        update = apply_observation(
-            stored_quotes(previous["quotes"]) if previous else None,
-            previous["observed_at"] if previous else None,
-            observed.markets,
-            observed_at,
-        )
+        before = stored_quotes(previous["quotes"]) if previous else None
+        update = apply_observation(before, previous["observed_at"] if previous else None, observed.markets, observed_at)
         if update.stale:
             self.stale += 1
             return
         if update.changes:
             self.changes.append(changed_event(obs, update.changes))
-        self.boards[key] = (partition, board_record(obs, update.quotes, partition, offset))
+        withdrawn = withdrawn_after(
+            stored_withdrawn(previous.get("withdrawn")) if previous else {}, before, update.quotes, observed_at
+        )
+        self.boards[key] = (partition, board_record(obs, update.quotes, partition, offset, withdrawn))
         self.applied += 1
 
 
-def board_record(obs: ObservedHead, quotes: dict[str, Quote], partition: int, offset: int) -> dict[str, Any]:
+def board_record(
+    obs: ObservedHead, quotes: dict[str, Quote], partition: int, offset: int, withdrawn: Withdrawn | None = None
+) -> dict[str, Any]:
     """The ``boards`` table's value for ``obs`` once applied: its event, quotes, when it was
-    observed and where the observation was (source partition and offset)."""
-    return {
+    observed and where the observation was (source partition and offset); and, when there are any,
+    the quotes it no longer offers (``agents.odds_rules.Withdrawn``; a board recorded before this
+    field existed reads as having none)."""
+    record: dict[str, Any] = {
         "sportradar_id": obs.sportradar_id,
         "bookmaker": obs.bookmaker,
         "bookmaker_event_id": obs.bookmaker_event_id,
         "home_team": obs.home_team,
         "away_team": obs.away_team,
         "tournament": obs.tournament,
+        "country": obs.country,
         "kickoff_at": format_ts(obs.kickoff_at),
         "quotes": quotes,
         "observed_at": format_ts(obs.observed_at),
         "partition": partition,
         "offset": offset,
     }
+    if withdrawn:
+        record["withdrawn"] = withdrawn
+    return record
 
 
 def applied_offset(boards: Mapping[str, Any], partition: int) -> int | None:

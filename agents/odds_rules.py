@@ -23,12 +23,16 @@ from streams.markets import (
 )
 
 __all__ = [
+    "WITHDRAWN_MAX",
     "BoardUpdate",
     "Quote",
+    "Withdrawn",
     "apply_observation",
     "as_quote",
     "quote_view",
     "stored_quotes",
+    "stored_withdrawn",
+    "withdrawn_after",
 ]
 
 Quote = tuple[str, str, float | None, Outcomes, str, Fair]
@@ -160,3 +164,42 @@ def apply_observation(
                 }
             )
     return BoardUpdate(quotes=quotes, changes=changes)
+
+
+WITHDRAWN_MAX: Final = 64
+"""At most this many withdrawn quotes are remembered per board (the most recently withdrawn kept)."""
+
+Withdrawn = dict[str, tuple[str, Quote]]
+"""A board's quotes no longer offered: quote key -> ``(unavailable_since, the quote as last offered)``,
+``unavailable_since`` the ``observed_at`` of the first board without it."""
+
+
+def stored_withdrawn(stored: Mapping[str, Any] | None) -> Withdrawn:
+    """A board's withdrawn quotes as the table holds them: tuples as written, lists once recovered from
+    the changelog, or nothing for a board written before boards remembered them."""
+    if not stored:
+        return {}
+    return {str(key): (str(entry[0]), as_quote(entry[1])) for key, entry in stored.items()}
+
+
+def withdrawn_after(
+    withdrawn: Withdrawn,
+    previous: Mapping[str, Quote] | None,
+    quotes: Mapping[str, Quote],
+    observed_at: str,
+    limit: int = WITHDRAWN_MAX,
+) -> Withdrawn:
+    """The withdrawn quotes once a board observed at ``observed_at`` replaced ``previous`` by ``quotes``.
+
+    A quote of ``previous`` missing from ``quotes`` is withdrawn since ``observed_at``; one offered
+    again leaves the list; one still missing keeps its first ``unavailable_since``. Bounded to
+    ``limit``: the most recently withdrawn are kept (ties by key, so the cut is deterministic).
+    """
+    out = {key: entry for key, entry in withdrawn.items() if key not in quotes}
+    for key, quote in (previous or {}).items():
+        if key not in quotes:
+            out[key] = (observed_at, quote)
+    if len(out) > limit:
+        kept = sorted(out.items(), key=lambda item: (item[1][0], item[0]), reverse=True)[:limit]
+        out = dict(sorted(kept))
+    return out

@@ -70,11 +70,12 @@ SCHEMAS: Final[dict[str, Any]] = {
         _obj(["prices", "margin", "last_changed_at"], prices=_map(NUM_OR_NULL), margin=NUM_OR_NULL, last_changed_at=TS)
     ),
     "EventSummary": _obj(
-        ["sportradar_id", "home_team", "away_team", "tournament", "kickoff_at", "bookmakers"],
+        ["sportradar_id", "home_team", "away_team", "tournament", "country", "kickoff_at", "bookmakers"],
         sportradar_id=STR,
         home_team=STR,
         away_team=STR,
         tournament=STR,
+        country=_nullable(STR),
         kickoff_at=TS,
         bookmakers=_map(
             _obj(
@@ -86,8 +87,22 @@ SCHEMAS: Final[dict[str, Any]] = {
         ),
     ),
     "EventList": _obj(
-        ["count", "events"], count=INT, events={"type": "array", "items": _ref("EventSummary")}, partial=PARTIAL
+        ["count", "page", "page_size", "events", "facets"],
+        count={"type": "integer", "description": "every event matching the filters, on all pages"},
+        page=INT,
+        page_size=INT,
+        events={"type": "array", "items": _ref("EventSummary")},
+        facets=_obj(
+            ["countries", "tournaments"],
+            countries={"type": "array", "items": _obj(["country", "events"], country=_nullable(STR), events=INT)},
+            tournaments={
+                "type": "array",
+                "items": _obj(["country", "tournament", "events"], country=_nullable(STR), tournament=STR, events=INT),
+            },
+        ),
+        partial=PARTIAL,
     ),
+    "SummaryCard": _obj(["markets", "outcomes", "best_or_tied", "best_share", "margin_gap"]),
     "Freshness": _obj(["observed_at", "age_s"], observed_at=TS_OR_NULL, age_s=NUM_OR_NULL),
     "MarketQuote": _obj(
         ["outcomes", "margin", "observed_at", "last_changed_at"],
@@ -96,11 +111,15 @@ SCHEMAS: Final[dict[str, Any]] = {
         fair=_nullable({"type": "object"}),
         observed_at=TS_OR_NULL,
         last_changed_at=TS,
+        unavailable_since=TS_OR_NULL,
     ),
     "Market": _obj(
-        ["market_id", "market_name", "line", "bookmakers", "best"],
+        ["market_id", "market_name", "name", "group", "line", "bookmakers", "best", "unavailable_since"],
         market_id=STR,
         market_name=STR,
+        name={"type": "string", "description": "the display name"},
+        group={"enum": ["popular", "goals", "handicaps", "halves", "combos", "corners", "cards", "other"]},
+        unavailable_since={**TS_OR_NULL, "description": "set once no bookmaker offers the market"},
         line=NUM_OR_NULL,
         bookmakers=_map(_ref("MarketQuote")),
         best=_map(_obj(["price", "bookmakers"], price=NUM, bookmakers={"type": "array", "items": BOOKMAKER})),
@@ -108,14 +127,17 @@ SCHEMAS: Final[dict[str, Any]] = {
         fair=_nullable({"type": "object"}),
     ),
     "EventDetail": _obj(
-        ["sportradar_id", "home_team", "away_team", "tournament", "kickoff_at", "bookmakers", "markets"],
+        ["sportradar_id", "home_team", "away_team", "tournament", "kickoff_at", "bookmakers", "markets", "summary"],
         sportradar_id=STR,
         home_team=STR,
         away_team=STR,
         tournament=STR,
+        country=_nullable(STR),
         kickoff_at=TS,
         bookmakers=_map(_ref("Freshness")),
+        groups={"type": "array", "items": STR},
         markets={"type": "array", "items": _ref("Market")},
+        summary=_obj(["all", "groups"], all=_ref("SummaryCard"), groups=_map(_ref("SummaryCard"))),
     ),
     "HistoryPoint": _obj(["at", "price"], at=TS, price=NUM_OR_NULL),
     "MarginPoint": _obj(["at", "margin"], at=TS, margin=NUM_OR_NULL),
@@ -300,12 +322,24 @@ OPERATIONS: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "/odds/events": {
         "get": _op(
             "The board: upcoming events with the featured prices, margins and freshness per bookmaker",
-            _answer("the events", "EventList"),
+            {
+                **_answer("one page of the events", "EventList"),
+                "content": {JSON: {"schema": _ref("EventList")}, "text/csv": {"schema": {"type": "string"}}},
+            },
             parameters=[
-                _query("tournament", STR, "only this tournament"),
+                _query("page", {"type": "integer", "minimum": 1}, "the page, from 1"),
+                _query("page_size", {"type": "integer", "minimum": 1, "maximum": 100}, "events per page (50)"),
+                _query("country", {"type": "array", "items": STR}, "only these countries (repeatable)"),
+                _query("tournament", {"type": "array", "items": STR}, "only these tournaments (repeatable)"),
+                _query("kickoff", {"enum": ["today", "tomorrow", "weekend", "7d"]}, "in the trader's zone"),
                 _query("kickoff_from", TS, "kickoff at or after (ISO 8601 with a zone)"),
                 _query("kickoff_to", TS, "kickoff at or before (ISO 8601 with a zone)"),
-                _query("q", STR, "teams or tournament containing this text"),
+                _query("q", STR, "teams, tournament or country containing this text"),
+                _query("min_bookmakers", {"type": "integer", "minimum": 0, "maximum": 3}, "listed by at least"),
+                _query("availability", {"enum": ["all", "matched", "betpawa-only", "competitor-only"]}, "who lists it"),
+                _query("include_started", BOOL, "started events too (hidden by default)"),
+                _query("sort", {"enum": ["kickoff", "tournament"]}, "the order"),
+                _query("format", {"enum": ["json", "csv"]}, "csv: a row per event and bookmaker"),
             ],
             errors={"400": BAD},
         )

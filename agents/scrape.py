@@ -78,6 +78,7 @@ def observed_event(run_id: str, parsed: ParsedEvent, observed_at: Any) -> OddsOb
         observed_at=observed_at,
         markets=[q.to_json() for q in parsed.markets],
         unmapped=dict(parsed.unmapped),
+        country=parsed.country,
     )
 
 

@@ -10,21 +10,25 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import faust
+import orjson
 from faust.types import TopicT
 from faust.web import Request, Response, View
 
+from agents.board_query import BadParameter, ListQuery, parse_list_query
 from agents.board_state import Confirmations
-from agents.board_view import event_detail, events_list
+from agents.board_view import IndexedEvent, event_detail, events_csv, index_events, list_events
 from agents.routing import gather_json, is_local_request, owned_items, route_by_key
 from streams import engine
 from streams.clock import utc_now
 from streams.sources.registry import NAMES
 from streams.topics import BOARDS, board_key
 
-__all__ = ["Boards", "Health", "ResponseCache", "event", "events", "health"]
+__all__ = ["Boards", "Health", "ResponseCache", "Snapshot", "SnapshotCache", "event", "events", "health"]
 
 
 LIST_MAX_AGE_S = 0.5
@@ -73,6 +77,50 @@ class ResponseCache:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every worker's boards as one list request gathered them, indexed once for every query."""
+
+    index: list[IndexedEvent]
+    confirmed: dict[str, str]
+    failed: list[str]
+
+
+class SnapshotCache:
+    """The one gathered :class:`Snapshot` the list's queries share, at most ``max_age_s`` old.
+
+    Every page and filter is cut from it, so asking for another page costs the page, not a gather
+    and an index of every board. Like :class:`ResponseCache`: a snapshot up to ``stale_grace_s`` past
+    its age is used once more while one refresh runs in the background; an older one never.
+    """
+
+    def __init__(self, max_age_s: float, stale_grace_s: float = 0.5) -> None:
+        self.max_age_s = max_age_s
+        self.stale_grace_s = stale_grace_s
+        self._held: tuple[float, Snapshot] | None = None
+        self._refreshing: asyncio.Task[Snapshot] | None = None
+
+    async def get(self, build: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
+        held = self._held
+        age = time.monotonic() - held[0] if held is not None else None
+        if held is not None and age is not None and age <= self.max_age_s:
+            return held[1]
+        if self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(self._refresh(build))
+        task = self._refreshing
+        if held is not None and age is not None and age <= self.max_age_s + self.stale_grace_s:
+            return held[1]
+        return await asyncio.shield(task)
+
+    async def _refresh(self, build: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
+        try:
+            snapshot = await build()
+            self._held = (time.monotonic(), snapshot)
+            return snapshot
+        finally:
+            self._refreshing = None
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     """What ``GET /health`` checks: each part by name, a check that raises with the reason when down."""
 
@@ -116,6 +164,9 @@ class Boards:
     """The Faust topic ``odds.observed``: the table's partitions are its partitions."""
     partitions: int
     cache: ResponseCache = field(default_factory=lambda: ResponseCache(LIST_MAX_AGE_S))
+    snapshots: SnapshotCache = field(default_factory=lambda: SnapshotCache(LIST_MAX_AGE_S))
+    zone: tzinfo = field(default_factory=lambda: ZoneInfo("Africa/Lagos"))
+    """The trader's zone (``ODDSTREAM_TRADER_TZ``): the days of the kickoff presets."""
 
 
 def _local_rows(b: Boards) -> list[dict[str, Any]]:
@@ -125,31 +176,62 @@ def _local_rows(b: Boards) -> list[dict[str, Any]]:
     return [{"board": board, "observed_at": confirmed.get(key)} for key, board in items]
 
 
-def _render_events(rows: list[dict[str, Any]], flt: dict[str, str], failed: list[str]) -> tuple[int, bytes, bool]:
-    """The list's body from gathered rows (pure CPU: runs in a thread, off the event loop)."""
-    values = [r["board"] for r in rows]
+def _index(rows: list[dict[str, Any]], failed: list[str]) -> Snapshot:
+    """The gathered rows indexed for the list (pure CPU: runs in a thread, off the event loop)."""
     conf = {board_key(r["board"]["sportradar_id"], r["board"]["bookmaker"]): r["observed_at"] for r in rows}
-    try:
-        listed = events_list(values, conf, utc_now(), flt)
-    except ValueError as exc:
-        return 400, json.dumps({"error": str(exc)}).encode(), True
-    body: dict[str, Any] = {"count": len(listed), "events": listed}
-    if failed:
-        body["partial"] = {"workers_not_answering": failed}
-    return 200, json.dumps(body, separators=(",", ":")).encode(), not failed
+    return Snapshot(index_events(r["board"] for r in rows), conf, failed)
+
+
+def _render_events(snap: Snapshot, query: ListQuery, now: datetime) -> tuple[int, bytes, bool]:
+    """One query's body from the shared snapshot (pure CPU: runs in a thread, off the event loop)."""
+    if query.format == "csv":
+        return 200, events_csv(snap.index, snap.confirmed, now, query).encode(), not snap.failed
+    body = list_events(snap.index, snap.confirmed, now, query)
+    if snap.failed:
+        body["partial"] = {"workers_not_answering": snap.failed}
+    return 200, orjson.dumps(body), not snap.failed  # ~8x the stdlib's speed on a page of 100 events
+
+
+def _query_params(request: Request) -> dict[str, list[str]]:
+    """Every value of each query parameter (``tournament`` and ``country`` repeat)."""
+    params: dict[str, list[str]] = {}
+    for name, value in request.query.items():  # a multidict: a repeated name comes once per value
+        params.setdefault(name, []).append(value)
+    return params
 
 
 async def events(view: View, request: Request, b: Boards) -> Response:
-    """``GET /odds/events``: every worker's boards, filtered, at most ``LIST_MAX_AGE_S`` old."""
+    """``GET /odds/events``: one page of every worker's boards, filtered, at most ``LIST_MAX_AGE_S`` old.
+
+    Other workers answer ``?scope=local`` with their rows unfiltered; filters, sort and pages apply to
+    the gathered rows here (``agents.board_view.list_events``).
+    """
+    local = is_local_request(request)
 
     async def build() -> tuple[int, bytes, bool]:
-        rows, failed = await gather_json(view, request, _local_rows(b))
-        if is_local_request(request):
+        now = utc_now()
+        query = ListQuery()
+        if not local:
+            try:
+                query = parse_list_query(_query_params(request), now, b.zone)
+            except BadParameter as exc:
+                return 400, json.dumps({"error": str(exc)}).encode(), True
+        if local:
+            rows, _ = await gather_json(view, request, _local_rows(b))
             return 200, json.dumps({"items": rows}, separators=(",", ":")).encode(), True
-        flt = {k: v for k in ("tournament", "kickoff_from", "kickoff_to", "q") if (v := request.query.get(k))}
-        return await asyncio.to_thread(_render_events, rows, flt, failed)
 
-    status, body = await b.cache.get(str(request.url.path_qs), build)
+        async def gather() -> Snapshot:
+            rows, failed = await gather_json(view, request, _local_rows(b))
+            return await asyncio.to_thread(_index, rows, failed)
+
+        snap = await b.snapshots.get(gather)
+        return await asyncio.to_thread(_render_events, snap, query, now)
+
+    # a local answer does not depend on the list's parameters: one cache entry for every page asked
+    key = f"{request.url.path}?scope=local" if local else str(request.url.path_qs)
+    status, body = await b.cache.get(key, build)
+    if not local and status == 200 and request.query.get("format") == "csv":
+        return view.bytes(body, content_type="text/csv", status=status)
     return view.bytes(body, content_type="application/json", status=status)
 
 

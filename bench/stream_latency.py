@@ -9,7 +9,8 @@ then, ``--repeats`` times, runs a full scrape cycle while three clients watch it
   message being read, and every byte the stream sent;
 - the baseline, in the same run: a plain aiokafka consumer (every partition assigned, at the end)
   reading the same records, timed the same way;
-- the old dashboard: ``GET /odds/events`` (the whole list) every 4 s, its body bytes.
+- the old dashboard: the whole list (``GET /odds/events``, every page of 100) every 4 s, its body
+  bytes; and, for comparison, one page of the default size every 4 s (the paged dashboard).
 
 Prints p50/p99 of both latencies, their ratio, and bytes per minute of the stream and of polling
 (per cycle, then medians of the repeats); writes ``bench/results/stream_latency.json``.
@@ -108,13 +109,21 @@ async def _sse(
                     tally["messages"] += 1
 
 
-async def _poll(session: aiohttp.ClientSession, base: str, tally: dict[str, int]) -> None:
-    """The old dashboard: the whole list every 4 s."""
+async def _poll(session: aiohttp.ClientSession, base: str, tally: dict[str, int], *, whole: bool) -> None:
+    """A polling dashboard, every 4 s: the whole board (every page of 100: what the dashboard
+    downloaded before the list had pages), or one page of the default size (the paged dashboard)."""
     while True:
         started = time.monotonic()
-        async with session.get(f"{base}/odds/events") as resp:
-            tally["bytes"] += len(await resp.read())
+        page, pages = 1, 1
+        while page <= pages:
+            query = f"?page={page}&page_size=100" if whole else ""
+            async with session.get(f"{base}/odds/events{query}") as resp:
+                body = await resp.read()
+            tally["bytes"] += len(body)
             tally["requests"] += 1
+            if whole and page == 1:
+                pages = -(-int(json.loads(body)["count"]) // 100)
+            page += 1
         await asyncio.sleep(max(0.0, POLL_EVERY_S - (time.monotonic() - started)))
 
 
@@ -123,12 +132,16 @@ async def _one(session: aiohttp.ClientSession, settings: Settings, base: str) ->
     by_sse: dict[str, float] = {}
     sse_tally = {"bytes": 0, "messages": 0}
     poll_tally = {"bytes": 0, "requests": 0}
+    page_tally = {"bytes": 0, "requests": 0}
     stop, ready = asyncio.Event(), asyncio.Event()
     baseline = asyncio.create_task(_baseline(settings, on_topic, stop))
     sse = asyncio.create_task(_sse(session, base, by_sse, sse_tally, ready))
     await asyncio.wait_for(ready.wait(), 30)
     await asyncio.sleep(2)  # both readers at the end before the cycle starts
-    poller = asyncio.create_task(_poll(session, base, poll_tally))
+    pollers = [
+        asyncio.create_task(_poll(session, base, poll_tally, whole=True)),
+        asyncio.create_task(_poll(session, base, page_tally, whole=False)),
+    ]
     t0 = time.monotonic()
     cycle_s = await _cycle(session, base)
     # the last changes drain: the baseline settles, then the stream has all it saw (or 30 s pass)
@@ -137,10 +150,10 @@ async def _one(session: aiohttp.ClientSession, settings: Settings, base: str) ->
         settled = len(on_topic)
         await asyncio.sleep(1)
     window_s = time.monotonic() - t0
-    poller.cancel()
-    sse.cancel()
+    for task in (*pollers, sse):
+        task.cancel()
     stop.set()
-    await asyncio.gather(baseline, sse, poller, return_exceptions=True)
+    await asyncio.gather(baseline, sse, *pollers, return_exceptions=True)
     base_ms = [(read - ts / 1000) * 1000 for ts, read in on_topic.values()]
     sse_ms = [(by_sse[eid] - ts / 1000) * 1000 for eid, (ts, _) in on_topic.items() if eid in by_sse]
     if not sse_ms or not base_ms:
@@ -160,6 +173,7 @@ async def _one(session: aiohttp.ClientSession, settings: Settings, base: str) ->
         "sse_bytes_per_min": round(sse_tally["bytes"] / minutes),
         "poll_bytes_per_min": round(poll_tally["bytes"] / minutes),
         "poll_requests": poll_tally["requests"],
+        "page_poll_bytes_per_min": round(page_tally["bytes"] / minutes),
     }
 
 
@@ -180,6 +194,7 @@ async def _measure(settings: Settings, base: str, n_events: int, repeats: int) -
         "median": med,
         "ratio_sse_to_baseline_p50": round(med["sse_p50_ms"] / max(med["baseline_p50_ms"], 0.1), 2),
         "ratio_poll_to_sse_bytes": round(med["poll_bytes_per_min"] / max(med["sse_bytes_per_min"], 1), 1),
+        "ratio_page_poll_to_sse_bytes": round(med["page_poll_bytes_per_min"] / max(med["sse_bytes_per_min"], 1), 2),
     }
 
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 from functools import partial
 from importlib.metadata import version
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import faust
@@ -310,7 +311,9 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     page = _Pages(app, settings.api_token)
     about = {"broker": settings.kafka_bootstrap, "app_id": settings.app_id}
     health = views.Health(app, checks, settings.topic(topics.OBSERVED.name), about)
-    boards = views.Boards(app, tables.boards, channels[topics.OBSERVED.name], partitions)
+    boards = views.Boards(
+        app, tables.boards, channels[topics.OBSERVED.name], partitions, zone=ZoneInfo(settings.trader_tz)
+    )
     page("/health", get=partial(views.health, h=health))
     page("/odds/events", get=partial(views.events, b=boards))
     page("/odds/events/{sportradar_id}", get=partial(views.event, b=boards))

@@ -152,6 +152,7 @@ class OddsObserved(BaseEvent):
     observed_at: datetime
     markets: list[dict[str, Any]]
     unmapped: dict[str, int] = field(default_factory=dict)
+    country: str = ""  # the tournament's country or region as the book lists it; optional for producers
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from streams.sources.registry import BOOKMAKERS
 
@@ -104,6 +105,15 @@ def choice(*allowed: str, aliases: Mapping[str, str] | None = None) -> Parse[str
         return (aliases or {}).get(raw, raw)
 
     return parse
+
+
+def time_zone(name: str, raw: str) -> str:
+    """An IANA time zone name zoneinfo knows (``Africa/Lagos``)."""
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"{name} must be an IANA time zone such as Africa/Lagos, got {raw!r}") from exc
+    return raw
 
 
 # ---- masks ------------------------------------------------------------------------------------
@@ -404,6 +414,12 @@ class Settings:
         integer(),
         14,
         "Days of ``odds_history`` kept (whole daily partitions dropped); 0 keeps everything.",
+    )
+    trader_tz: str = setting(
+        "ODDSTREAM_TRADER_TZ",
+        time_zone,
+        "Africa/Lagos",
+        "The trading team's time zone: the days of the events list's kickoff presets (today, weekend).",
     )
     stream_max_clients: int = setting(
         "ODDSTREAM_STREAM_MAX_CLIENTS",

@@ -61,6 +61,7 @@ class ObservedHead:
     tournament: str
     kickoff_at: datetime
     observed_at: datetime
+    country: str = ""
 
     @classmethod
     def of(cls, ev: OddsObserved | _Observed) -> ObservedHead:
@@ -76,6 +77,7 @@ class ObservedHead:
             tournament=ev.tournament,
             kickoff_at=_when(ev.kickoff_at),
             observed_at=_when(ev.observed_at),
+            country=ev.country,
         )
 
 
@@ -140,6 +142,7 @@ class _Observed(msgspec.Struct):
     observed_at: str
     markets: list[_Market]
     unmapped: dict[str, int] = {}
+    country: str = ""
 
 
 class _Changed(msgspec.Struct):

@@ -10,7 +10,9 @@
     ["1x2", ["1", "X", "2"]],
     ["over_under_2_5", ["Over", "Under"]],
     ["btts", ["Yes", "No"]],
+    ["double_chance", ["1X", "X2", "12"]],
   ];
+  const FEATURED_LABEL = { "1x2": "1X2", over_under_2_5: "O/U 2.5", btts: "BTTS", double_chance: "Double Chance" };
   const STALE_FEED_S = 600; // a feed older than this (or missing) is stale
   const EVENTS_EVERY_MS = 4000;
   const RUNS_EVERY_MS = 3000;
@@ -107,19 +109,86 @@
     );
   }
 
-  // ---- events list
+  // ---- column choices (kept in localStorage): bookmakers and featured markets shown
+  const COLUMNS_KEY = "oddstream.columns";
+  const columns = (() => {
+    try {
+      const saved = JSON.parse(localStorage.getItem(COLUMNS_KEY) || "{}");
+      return { hiddenBooks: new Set(saved.hiddenBooks || []), hiddenMarkets: new Set(saved.hiddenMarkets || []) };
+    } catch (_) {
+      return { hiddenBooks: new Set(), hiddenMarkets: new Set() };
+    }
+  })();
+  const saveColumns = () => {
+    try {
+      localStorage.setItem(COLUMNS_KEY, JSON.stringify({ hiddenBooks: [...columns.hiddenBooks], hiddenMarkets: [...columns.hiddenMarkets] }));
+    } catch (_) {
+      /* private mode: choices last this page only */
+    }
+  };
+  const visibleBooks = () => BOOKMAKERS.filter((bm) => !columns.hiddenBooks.has(bm));
+  const visibleFeatured = () => FEATURED.filter(([market]) => !columns.hiddenMarkets.has(market));
+  // the best price of an outcome over the bookmakers shown (suspended and missing prices are no offer)
+  function bestOver(books, priceOf) {
+    let best = null;
+    for (const bm of books) {
+      const p = priceOf(bm);
+      if (typeof p === "number" && (best === null || p > best.price)) best = { price: p, bookmakers: [bm] };
+      else if (best && p === best.price) best.bookmakers.push(bm);
+    }
+    return best;
+  }
+
+  function buildColumnChoices() {
+    const books = $("#columns-books");
+    const markets = $("#columns-markets");
+    const box = (name, label, on, change) => {
+      const input = el("input", { type: "checkbox", name });
+      input.checked = on;
+      input.addEventListener("change", () => change(input.checked));
+      return el("label", {}, input, label);
+    };
+    books.replaceChildren(
+      ...BOOKMAKERS.map((bm) =>
+        box(`show-${bm}`, BM_LABEL[bm], !columns.hiddenBooks.has(bm), (on) => {
+          on ? columns.hiddenBooks.delete(bm) : columns.hiddenBooks.add(bm);
+          saveColumns();
+          rebuildBoard();
+        }),
+      ),
+    );
+    markets.replaceChildren(
+      ...FEATURED.map(([market]) =>
+        box(`show-${market}`, FEATURED_LABEL[market], !columns.hiddenMarkets.has(market), (on) => {
+          on ? columns.hiddenMarkets.delete(market) : columns.hiddenMarkets.add(market);
+          saveColumns();
+          rebuildBoard();
+        }),
+      ),
+    );
+  }
+
+  // ---- events list: one page at a time, filtered and sorted by the server
   const eventsTable = $("#events");
   const eventBodies = new Map(); // sportradar_id -> {tbody, rows: {bm: {cells}}, data}
-  const tournaments = new Set();
   const filtersForm = $("#filters");
-  const tournamentSelect = filtersForm.elements.tournament;
   let eventsSeq = 0;
+  let page = 1;
+  let lastEvents = null;
 
+  const selected = (select) => [...select.selectedOptions].map((o) => o.value).filter(Boolean);
   function filterQuery() {
     const params = new URLSearchParams();
     const f = filtersForm.elements;
     if (f.q.value.trim()) params.set("q", f.q.value.trim());
-    if (f.tournament.value) params.set("tournament", f.tournament.value);
+    for (const c of selected(f.country)) params.append("country", c);
+    for (const t of selected(f.tournament)) params.append("tournament", t);
+    for (const name of ["kickoff", "min_bookmakers", "availability", "sort"]) {
+      if (f[name].value && !(name === "availability" && f[name].value === "all") && !(name === "sort" && f[name].value === "kickoff")) {
+        params.set(name, f[name].value);
+      }
+    }
+    if (f.include_started.checked) params.set("include_started", "true");
     for (const name of ["kickoff_from", "kickoff_to"]) {
       const v = f[name].value; // local wall time; the API wants RFC 3339 with an offset
       if (v) {
@@ -127,18 +196,35 @@
         if (!Number.isNaN(d.getTime())) params.set(name, d.toISOString());
       }
     }
-    const s = params.toString();
-    return s ? `?${s}` : "";
+    params.set("page", String(page));
+    params.set("page_size", $("#page-size").value);
+    return `?${params.toString()}`;
+  }
+
+  function buildHead() {
+    const thead = $("thead", eventsTable);
+    const featured = visibleFeatured();
+    const group = el("tr", { class: "group" });
+    for (const t of ["Kickoff", "Event", "Bookmaker"]) group.append(el("th", { scope: "col", rowspan: "2" }, t));
+    const names = el("tr");
+    for (const [market, outcomes] of featured) {
+      group.append(el("th", { scope: "colgroup", colspan: String(outcomes.length + 1), dataset: { market } }, FEATURED_LABEL[market]));
+      for (const o of outcomes) names.append(el("th", { scope: "col" }, o));
+      names.append(el("th", { scope: "col", class: "m" }, "Margin"));
+    }
+    group.append(el("th", { scope: "col", rowspan: "2" }, "Updated"));
+    thead.replaceChildren(group, names);
   }
 
   function buildEventBody(ev) {
     const tbody = el("tbody", { class: "event", dataset: { eventId: ev.sportradar_id } });
     const rows = {};
-    BOOKMAKERS.forEach((bm, i) => {
+    const books = visibleBooks();
+    books.forEach((bm, i) => {
       const tr = el("tr", { class: `bm bm-${bm}`, dataset: { bookmaker: bm } });
       const cells = {};
       if (i === 0) {
-        cells.kickoff = el("td", { class: "kickoff", rowspan: String(BOOKMAKERS.length) });
+        cells.kickoff = el("td", { class: "kickoff", rowspan: String(books.length) });
         cells.kickoffTime = el("time");
         cells.kickoff.append(cells.kickoffTime);
         const btn = el("button", { type: "button", class: "event-link" });
@@ -146,13 +232,13 @@
         cells.tournament = el("span", { class: "tournament" });
         btn.append(cells.teams, cells.tournament);
         btn.addEventListener("click", () => openDetail(ev.sportradar_id));
-        cells.event = el("th", { scope: "rowgroup", class: "event-cell", rowspan: String(BOOKMAKERS.length) }, btn);
+        cells.event = el("th", { scope: "rowgroup", class: "event-cell", rowspan: String(books.length) }, btn);
         tr.append(cells.kickoff, cells.event);
       }
       tr.append(el("th", { scope: "row", class: "bm-name" }, BM_LABEL[bm]));
       cells.prices = {};
       cells.margins = {};
-      for (const [market, names] of FEATURED) {
+      for (const [market, names] of visibleFeatured()) {
         cells.prices[market] = {};
         for (const name of names) {
           const td = el("td", { class: "price", dataset: { market, outcome: name } });
@@ -170,7 +256,7 @@
       tbody.append(tr);
       rows[bm] = { tr, cells };
     });
-    return { tbody, rows, data: ev };
+    return { tbody, rows, books, data: ev };
   }
 
   // colour of a competitor's price against BetPawa's: from the punter's point of view
@@ -196,17 +282,22 @@
 
   function updateEventBody(entry, ev) {
     entry.data = ev;
-    const first = entry.rows[BOOKMAKERS[0]].cells;
+    const first = entry.rows[entry.books[0]].cells;
     setText(first.kickoffTime, localTime(ev.kickoff_at, kickoffFmt));
     setAttr(first.kickoffTime, "datetime", ev.kickoff_at);
     setText(first.teams, `${ev.home_team} – ${ev.away_team}`);
-    setText(first.tournament, ev.tournament);
-    const home = (ev.bookmakers[HOME] || {}).markets || {};
-    for (const bm of BOOKMAKERS) {
+    setText(first.tournament, ev.country ? `${ev.tournament} · ${ev.country}` : ev.tournament);
+    const homeShown = entry.books.includes(HOME);
+    const home = homeShown ? (ev.bookmakers[HOME] || {}).markets || {} : {};
+    const priceOf = (bm, market, name) => {
+      const q = ((ev.bookmakers[bm] || {}).markets || {})[market];
+      return q && q.prices ? q.prices[name] : undefined;
+    };
+    for (const bm of entry.books) {
       const { tr, cells } = entry.rows[bm];
       const b = ev.bookmakers[bm];
       if (b) learnClock(b.observed_at, b.age_s);
-      for (const [market, names] of FEATURED) {
+      for (const [market, names] of visibleFeatured()) {
         const q = b && b.markets ? b.markets[market] : null;
         const h = home[market];
         for (const name of names) {
@@ -219,6 +310,9 @@
             td.dataset.price = String(p);
           } else delete td.dataset.price;
           setCompare(td, bm === HOME ? null : versus(p, h && h.prices ? h.prices[name] : undefined), "price");
+          // the best price over the bookmakers shown (recomputed when one is hidden)
+          const best = entry.books.length > 1 ? bestOver(entry.books, (x) => priceOf(x, market, name)) : null;
+          setClass(td, "best-visible", !!(best && best.bookmakers.includes(bm)));
         }
         const mtd = cells.margins[market];
         const m = q ? q.margin : null;
@@ -237,7 +331,7 @@
   }
 
   function refreshFreshness(entry) {
-    for (const bm of BOOKMAKERS) {
+    for (const bm of entry.books) {
       const { tr, cells } = entry.rows[bm];
       const observed = cells.freshTime.dataset.observedAt;
       const age = ageSeconds(observed || null);
@@ -246,13 +340,20 @@
     }
   }
 
+  function rebuildBoard() {
+    for (const entry of eventBodies.values()) entry.tbody.remove();
+    eventBodies.clear();
+    buildHead();
+    if (lastEvents) renderEvents(lastEvents, eventsSeq);
+  }
+
   function renderEvents(body, seq) {
     if (seq !== eventsSeq) return; // an older answer arriving late: ignore
+    lastEvents = body;
     const events = body.events || [];
     const seen = new Set();
-    let anchor = $("thead", eventsTable);
+    let anchor = null;
     for (const ev of events) {
-      tournaments.add(ev.tournament);
       seen.add(ev.sportradar_id);
       let entry = eventBodies.get(ev.sportradar_id);
       if (!entry) {
@@ -260,7 +361,8 @@
         eventBodies.set(ev.sportradar_id, entry);
       }
       updateEventBody(entry, ev);
-      if (anchor.nextSibling !== entry.tbody) anchor.after(entry.tbody); // move only when out of order
+      const want = anchor ? anchor.nextSibling : $("thead", eventsTable).nextSibling;
+      if (want !== entry.tbody) (anchor || $("thead", eventsTable)).after(entry.tbody); // move only when out of order
       anchor = entry.tbody;
     }
     for (const [id, entry] of eventBodies) {
@@ -269,24 +371,47 @@
         eventBodies.delete(id);
       }
     }
-    setText($("#event-count"), `${events.length}${body.partial ? " (partial)" : ""}`);
+    const total = body.count || 0;
+    const pages = Math.max(1, Math.ceil(total / (body.page_size || 1)));
+    setText($("#event-count"), `${total}${body.partial ? " (partial)" : ""}`);
+    setText($("#page-info"), `Page ${body.page} of ${pages}`);
+    $("#pager").dataset.page = String(body.page);
+    $("#pager").dataset.pages = String(pages);
+    $("#page-prev").disabled = body.page <= 1;
+    $("#page-next").disabled = body.page >= pages;
     $("#events-empty").hidden = events.length > 0;
-    syncTournaments();
+    if (body.facets) syncFacets(body.facets);
+    if (body.page > pages && total > 0) goToPage(pages); // the list shrank under this page
   }
 
-  function syncTournaments() {
-    const have = new Set([...tournamentSelect.options].map((o) => o.value));
-    const missing = [...tournaments].filter((t) => !have.has(t));
-    if (!missing.length) return;
-    const current = tournamentSelect.value;
-    const all = [...tournaments].sort((a, b) => a.localeCompare(b));
-    for (const t of all) {
-      if (!have.has(t)) {
-        const before = [...tournamentSelect.options].slice(1).find((o) => o.value.localeCompare(t) > 0);
-        tournamentSelect.insertBefore(el("option", { value: t }, t), before || null);
-      }
+  // the country and tournament choices: every listable event's, whatever the filters
+  function syncOptions(select, wanted) {
+    const keep = new Set(selected(select));
+    const have = [...select.options].map((o) => `${o.value}\u0000${o.textContent}`).join("\u0001");
+    if (have === wanted.map(([v, t]) => `${v}\u0000${t}`).join("\u0001")) return;
+    select.replaceChildren(
+      ...wanted.map(([value, text]) => {
+        const o = el("option", { value }, text);
+        o.selected = keep.has(value);
+        return o;
+      }),
+    );
+  }
+  function syncFacets(facets) {
+    const f = filtersForm.elements;
+    syncOptions(f.country, facets.countries.map((c) => [c.country, `${c.country || "(none)"} (${c.events})`]));
+    const byName = new Map();
+    for (const t of facets.tournaments) {
+      const e = byName.get(t.tournament) || { countries: [], events: 0 };
+      if (t.country) e.countries.push(t.country);
+      e.events += t.events;
+      byName.set(t.tournament, e);
     }
-    tournamentSelect.value = current;
+    const names = [...byName.keys()].sort((a, b) => a.localeCompare(b));
+    syncOptions(
+      f.tournament,
+      names.map((n) => [n, `${n}${byName.get(n).countries.length ? ` · ${byName.get(n).countries.join(", ")}` : ""} (${byName.get(n).events})`]),
+    );
   }
 
   async function pollEvents() {
@@ -298,17 +423,30 @@
       report("events", err);
     }
   }
+  function goToPage(n) {
+    page = Math.max(1, n);
+    pollEvents();
+  }
 
   let filterTimer = null;
   filtersForm.addEventListener("input", () => {
     clearTimeout(filterTimer);
+    page = 1; // a new filter starts at its first page
     filterTimer = setTimeout(pollEvents, 250);
   });
-  filtersForm.addEventListener("reset", () => setTimeout(pollEvents, 0));
+  filtersForm.addEventListener("reset", () => {
+    page = 1;
+    setTimeout(pollEvents, 0);
+  });
   filtersForm.addEventListener("submit", (e) => {
     e.preventDefault();
     pollEvents();
   });
+  $("#page-prev").addEventListener("click", () => goToPage(page - 1));
+  $("#page-next").addEventListener("click", () => goToPage(page + 1));
+  $("#page-size").addEventListener("change", () => goToPage(1));
+  buildColumnChoices();
+  buildHead();
 
   // ---- event detail
   const listView = $("#list-view");
@@ -332,6 +470,10 @@
     if (id) {
       detailMarkets.replaceChildren();
       marketTables.clear();
+      groupSections.clear();
+      lastDetail = null;
+      marketSearch.value = "";
+      $("#detail-summary tbody").replaceChildren();
       $("#detail-fresh tbody").replaceChildren();
       setText($("#detail-title"), "Loading…");
       setText($("#detail-meta"), "");
@@ -352,13 +494,88 @@
     const i = OUTCOME_ORDER.indexOf(name);
     return i < 0 ? OUTCOME_ORDER.length : i;
   };
+  const GROUP_LABEL = {
+    popular: "Popular",
+    goals: "Goals",
+    handicaps: "Handicaps",
+    halves: "Halves",
+    combos: "Combos",
+    corners: "Corners",
+    cards: "Cards",
+    other: "Other",
+  };
   const marketKey = (m) => `${m.market_id}|${m.line === null ? "" : m.line}`;
-  const marketTitle = (m) => (m.line === null || m.line === undefined ? m.market_name : `${m.market_name} · ${m.line}`);
+  const marketName = (m) => m.name || m.market_name;
+  const marketTitle = (m) => (m.line === null || m.line === undefined ? marketName(m) : `${marketName(m)} · ${m.line}`);
+  const groupSections = new Map(); // group -> {section, cards}
+  const marketSearch = $("#market-search");
+  const compareWith = $("#compare-with");
+  for (const bm of BOOKMAKERS) if (bm !== HOME) compareWith.append(el("option", { value: bm }, BM_LABEL[bm]));
+  let lastDetail = null;
+  // the competitors BetPawa is compared with: the one chosen, else every competitor shown
+  const compared = () => (compareWith.value ? [compareWith.value] : visibleBooks().filter((bm) => bm !== HOME));
+  const offeredPrice = (q, name) => {
+    if (!q || q.unavailable_since) return undefined;
+    const o = q.outcomes.find((x) => x.name === name);
+    return o && !o.suspended && typeof o.price === "number" ? o.price : undefined;
+  };
+
+  function groupSection(group) {
+    let g = groupSections.get(group);
+    if (!g) {
+      const cards = el("div", { class: "group-cards" });
+      const section = el("section", { class: "group-section", dataset: { group } }, el("h3", {}, GROUP_LABEL[group] || group), cards);
+      g = { section, cards };
+      groupSections.set(group, g);
+    }
+    return g;
+  }
+
+  function renderSummary(d) {
+    const tbody = $("#detail-summary tbody");
+    const rival = compareWith.value;
+    setText($("#summary-versus"), rival ? BM_LABEL[rival] : "the best competitor");
+    const rows = [["all", "All markets", d.summary.all], ...Object.entries(d.summary.groups).map(([g, c]) => [g, GROUP_LABEL[g] || g, c])];
+    tbody.replaceChildren(
+      ...rows.map(([key, label, card]) => {
+        const c = rival ? card.competitors[rival] : null;
+        const share = c ? c.best_or_tied_share : card.best_share;
+        const gap = c ? c.margin_gap : card.margin_gap;
+        const priced = rival
+          ? pct(c.prices_share)
+          : Object.entries(card.competitors)
+              .map(([bm, x]) => `${BM_LABEL[bm] || bm} ${pct(x.prices_share)}`)
+              .join(" · ");
+        const tr = el("tr", { dataset: { group: key } }, el("th", { scope: "row" }, label), el("td", {}, String(card.markets)), el("td", { class: "share" }, pct(share)), el("td", { class: "gap" }, signedPct(gap)), el("td", {}, priced));
+        setClass(tr.children[3], "worse", typeof gap === "number" && gap > 0);
+        setClass(tr.children[3], "better", typeof gap === "number" && gap < 0);
+        return tr;
+      }),
+    );
+  }
+
+  function applyMarketSearch() {
+    const words = marketSearch.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const t of marketTables.values()) {
+      const hay = `${t.title} ${t.group}`.toLowerCase();
+      const ok = words.every((w) => hay.includes(w));
+      t.section.hidden = !ok;
+      shown += ok;
+    }
+    for (const g of groupSections.values()) g.section.hidden = ![...g.cards.children].some((c) => !c.hidden);
+    setText($("#market-search-count"), words.length ? `${shown} of ${marketTables.size} markets` : "");
+  }
+  marketSearch.addEventListener("input", applyMarketSearch);
+  compareWith.addEventListener("change", () => {
+    if (lastDetail) renderDetail(lastDetail, detailSeq);
+  });
 
   function renderDetail(d, seq) {
     if (seq !== detailSeq || d.sportradar_id !== detailId) return;
+    lastDetail = d;
     setText($("#detail-title"), `${d.home_team} – ${d.away_team}`);
-    setText($("#detail-meta"), `${d.tournament} · kickoff ${localTime(d.kickoff_at, fullFmt)} · SportRadar ${d.sportradar_id}`);
+    setText($("#detail-meta"), `${d.tournament}${d.country ? ` · ${d.country}` : ""} · kickoff ${localTime(d.kickoff_at, fullFmt)} · SportRadar ${d.sportradar_id}`);
     // freshness per bookmaker
     const ftbody = $("#detail-fresh tbody");
     BOOKMAKERS.forEach((bm, i) => {
@@ -377,9 +594,23 @@
       const age = ageSeconds(observed);
       setClass(tr, "stale", age === null || age > STALE_FEED_S);
     });
+    if (d.summary) renderSummary(d);
 
     const seen = new Set();
-    let anchor = null;
+    const anchors = new Map(); // group -> last card placed
+    let groupAnchor = null;
+    for (const group of d.groups || [...new Set(d.markets.map((m) => m.group || "other"))]) {
+      const g = groupSection(group);
+      const want = groupAnchor ? groupAnchor.nextSibling : detailMarkets.firstChild;
+      if (want !== g.section) (groupAnchor ? groupAnchor.after(g.section) : detailMarkets.prepend(g.section));
+      groupAnchor = g.section;
+    }
+    for (const [group, g] of groupSections) {
+      if (!(d.groups || []).includes(group)) {
+        g.section.remove();
+        groupSections.delete(group);
+      }
+    }
     for (const m of d.markets) {
       const key = marketKey(m);
       seen.add(key);
@@ -389,9 +620,11 @@
         marketTables.set(key, t);
       }
       updateMarketTable(t, m);
-      const want = anchor ? anchor.nextSibling : detailMarkets.firstChild;
-      if (want !== t.section) (anchor ? anchor.after(t.section) : detailMarkets.prepend(t.section));
-      anchor = t.section;
+      const g = groupSection(m.group || "other");
+      const anchor = anchors.get(m.group || "other") || null;
+      const want = anchor ? anchor.nextSibling : g.cards.firstChild;
+      if (want !== t.section) (anchor ? anchor.after(t.section) : g.cards.prepend(t.section));
+      anchors.set(m.group || "other", t.section);
     }
     for (const [key, t] of marketTables) {
       if (!seen.has(key)) {
@@ -399,6 +632,7 @@
         marketTables.delete(key);
       }
     }
+    applyMarketSearch();
   }
 
   // where the fair reference of a market comes from: a book's own probabilities, or a de-vig of its prices
@@ -412,14 +646,18 @@
   }
 
   function buildMarketTable(m) {
-    const table = el("table", { class: "grid market", dataset: { market: marketKey(m) } });
-    table.append(el("caption", {}, marketTitle(m)));
+    const books = visibleBooks();
+    const table = el("table", { class: "grid market", dataset: { market: marketKey(m), group: m.group || "other" } });
+    const caption = el("caption", {}, marketTitle(m));
+    const unavailable = el("span", { class: "unavailable" });
+    caption.append(unavailable);
+    table.append(caption);
     const head = el("tr", {}, el("th", { scope: "col" }, "Outcome"));
-    for (const bm of BOOKMAKERS) head.append(el("th", { scope: "col", class: `bm-${bm}` }, BM_LABEL[bm]));
+    for (const bm of books) head.append(el("th", { scope: "col", class: `bm-${bm}` }, BM_LABEL[bm]));
     head.append(
       el("th", { scope: "col" }, "Best"),
       el("th", { scope: "col", class: "fair-col", title: "Fair odds: the book's own probabilities where it gives them, else the de-vigged prices" }, "Fair"),
-      el("th", { scope: "col", title: "BetPawa minus the best competitor (price; margin in points)" }, "BetPawa Δ"),
+      el("th", { scope: "col", title: "BetPawa minus the compared competitor's best (price; margin in points)" }, "BetPawa Δ"),
     );
     table.append(el("thead", {}, head));
     const tbody = el("tbody");
@@ -427,7 +665,7 @@
     table.append(tbody, tfoot);
     const marginRow = el("tr", { class: "margin-row" }, el("th", { scope: "row" }, "Margin"));
     const marginCells = {};
-    for (const bm of BOOKMAKERS) {
+    for (const bm of books) {
       marginCells[bm] = el("td", { class: "margin" });
       marginRow.append(marginCells[bm]);
     }
@@ -436,25 +674,29 @@
     const marginDelta = el("td", { class: "delta" });
     marginRow.append(bestMargin, fairSource, marginDelta);
     tfoot.append(marginRow);
-    const section = el("section", { class: "market-card" }, table);
-    return { section, table, tbody, rows: new Map(), marginCells, bestMargin, fairSource, marginDelta };
+    const section = el("section", { class: "market-card", dataset: { market: marketKey(m) } }, table);
+    return { section, table, tbody, books, unavailable, title: marketTitle(m), group: m.group || "other", rows: new Map(), marginCells, bestMargin, fairSource, marginDelta };
   }
 
   function updateMarketTable(t, m) {
+    const books = t.books;
     const names = [];
-    for (const bm of BOOKMAKERS) {
+    for (const bm of books) {
       const q = m.bookmakers[bm];
       for (const o of q ? q.outcomes : []) if (!names.includes(o.name)) names.push(o.name);
     }
     names.sort((a, b) => outcomeRank(a) - outcomeRank(b) || a.localeCompare(b));
-    const cmp = m.betpawa_vs_best_competitor;
+    const rivals = compared();
+    const gone = m.unavailable_since || null;
+    setClass(t.section, "withdrawn", !!gone);
+    setText(t.unavailable, gone ? `unavailable since ${localTime(gone, fullFmt)}` : "");
     let anchor = null;
     for (const name of names) {
       let row = t.rows.get(name);
       if (!row) {
         const tr = el("tr", {}, el("th", { scope: "row" }, name));
         const cells = {};
-        for (const bm of BOOKMAKERS) {
+        for (const bm of books) {
           cells[bm] = el("td", { class: "price", dataset: { bookmaker: bm } });
           tr.append(cells[bm]);
         }
@@ -468,33 +710,40 @@
       const want = anchor ? anchor.nextSibling : t.tbody.firstChild;
       if (want !== row.tr) (anchor ? anchor.after(row.tr) : t.tbody.prepend(row.tr));
       anchor = row.tr;
-      const best = m.best[name];
-      const homeOutcome = ((m.bookmakers[HOME] || {}).outcomes || []).find((o) => o.name === name);
-      const homePrice = homeOutcome && !homeOutcome.suspended ? homeOutcome.price : undefined;
-      for (const bm of BOOKMAKERS) {
+      // best price and BetPawa's delta over the bookmakers shown (and the competitor compared with)
+      const best = bestOver(books, (bm) => offeredPrice(m.bookmakers[bm], name));
+      const homePrice = offeredPrice(m.bookmakers[HOME], name);
+      const theirs = bestOver(rivals, (bm) => offeredPrice(m.bookmakers[bm], name));
+      for (const bm of books) {
         const td = row.cells[bm];
         const q = m.bookmakers[bm];
         const o = q ? q.outcomes.find((x) => x.name === name) : null;
+        const withdrawn = !!(q && q.unavailable_since);
         const before = td.dataset.price === undefined ? undefined : Number(td.dataset.price);
-        setText(td, !o ? "—" : o.suspended ? "susp." : price(o.price));
-        setClass(td, "suspended", !!(o && o.suspended));
-        if (o && !o.suspended && typeof o.price === "number") {
+        // never offered: a dash; withdrawn: its last price, struck through; suspended: "susp."
+        setText(td, !o ? "—" : withdrawn ? price(o.price) : o.suspended ? "susp." : price(o.price));
+        setClass(td, "never", !q);
+        setClass(td, "withdrawn", withdrawn);
+        setClass(td, "suspended", !!(o && o.suspended && !withdrawn));
+        if (o && !withdrawn && !o.suspended && typeof o.price === "number") {
           tick(td, before, o.price);
           td.dataset.price = String(o.price);
         } else delete td.dataset.price;
         setClass(td, "best", !!(best && best.bookmakers.includes(bm)));
-        setCompare(td, bm === HOME || !o || o.suspended ? null : versus(o.price, homePrice), "price");
-        setAttr(td, "title", fairTitle(q && q.fair && q.fair.outcomes[name], q && q.fair));
+        setCompare(td, bm === HOME || !o || o.suspended || withdrawn ? null : versus(o.price, homePrice), "price");
+        if (withdrawn) setAttr(td, "title", `unavailable since ${localTime(q.unavailable_since, fullFmt)}`);
+        else if (!q) setAttr(td, "title", `${BM_LABEL[bm]} has not offered this market`);
+        else setAttr(td, "title", fairTitle(q.fair && q.fair.outcomes[name], q.fair));
       }
       const ref = m.fair && m.fair.outcomes[name];
       setText(row.fair, ref ? price(ref.fair_odds) : "—");
       setAttr(row.fair, "title", ref ? `${pct(ref.probability)} (${fairOrigin(m.fair)})` : null);
       setText(row.best, best ? `${price(best.price)} ${best.bookmakers.map((b) => BM_LABEL[b] || b).join(", ")}` : "—");
-      const c = cmp && cmp.outcomes[name];
-      setText(row.delta, c && typeof c.delta === "number" ? signed(c.delta) : "—");
-      setAttr(row.delta, "title", c && typeof c.delta === "number" ? `BetPawa ${price(c.betpawa)} vs best competitor ${price(c.best_competitor)} (${c.competitors.map((b) => BM_LABEL[b] || b).join(", ")})` : null);
-      setClass(row.delta, "worse", !!(c && c.delta < 0)); // BetPawa pays less than a competitor
-      setClass(row.delta, "better", !!(c && c.delta > 0));
+      const delta = typeof homePrice === "number" && theirs ? homePrice - theirs.price : null;
+      setText(row.delta, typeof delta === "number" ? signed(delta) : "—");
+      setAttr(row.delta, "title", theirs && typeof delta === "number" ? `BetPawa ${price(homePrice)} vs ${price(theirs.price)} (${theirs.bookmakers.map((b) => BM_LABEL[b] || b).join(", ")})` : null);
+      setClass(row.delta, "worse", typeof delta === "number" && delta < 0); // BetPawa pays less than a competitor
+      setClass(row.delta, "better", typeof delta === "number" && delta > 0);
     }
     for (const [name, row] of t.rows) {
       if (!names.includes(name)) {
@@ -502,18 +751,23 @@
         t.rows.delete(name);
       }
     }
-    for (const bm of BOOKMAKERS) {
+    const liveMargin = (bm) => {
       const q = m.bookmakers[bm];
-      setText(t.marginCells[bm], q ? pct(q.margin) : "—");
-    }
-    setText(t.bestMargin, cmp && typeof cmp.best_competitor_margin === "number" ? `comp. ${pct(cmp.best_competitor_margin)}` : "");
-    setAttr(t.bestMargin, "title", cmp ? "lowest competitor margin" : null);
+      return q && !q.unavailable_since && typeof q.margin === "number" ? q.margin : null;
+    };
+    for (const bm of books) setText(t.marginCells[bm], pct(liveMargin(bm)));
+    const margins = rivals.map(liveMargin).filter((x) => x !== null);
+    const lowest = margins.length ? Math.min(...margins) : null;
+    const homeMargin = books.includes(HOME) ? liveMargin(HOME) : null;
+    const gap = homeMargin !== null && lowest !== null ? homeMargin - lowest : null;
+    setText(t.bestMargin, lowest !== null ? `comp. ${pct(lowest)}` : "");
+    setAttr(t.bestMargin, "title", lowest !== null ? "lowest margin of the competitors compared" : null);
     setText(t.fairSource, m.fair ? fairOrigin(m.fair) : "");
-    setText(t.marginDelta, cmp && typeof cmp.margin_delta === "number" ? signedPct(cmp.margin_delta) : "—");
-    setAttr(t.marginDelta, "title", cmp ? "BetPawa margin minus the lowest competitor margin" : null);
+    setText(t.marginDelta, gap !== null ? signedPct(gap) : "—");
+    setAttr(t.marginDelta, "title", gap !== null ? "BetPawa margin minus the lowest compared competitor margin" : null);
     // BetPawa taking a bigger margin than the best competitor is worse for the punter
-    setClass(t.marginDelta, "worse", !!(cmp && cmp.margin_delta > 0));
-    setClass(t.marginDelta, "better", !!(cmp && cmp.margin_delta < 0));
+    setClass(t.marginDelta, "worse", gap !== null && gap > 0);
+    setClass(t.marginDelta, "better", gap !== null && gap < 0);
   }
 
   async function pollDetail() {

@@ -247,6 +247,7 @@ def parse_event(payload: Mapping[str, Any], *, zone: tzinfo = UTC, sportradar_id
     quotes = parse_odds(odds, unmapped)
     event_id = head.get("ID")
     tournament = head.get("GN")
+    country = head.get("SG")
     return ParsedEvent(
         bookmaker=BOOKMAKER,
         sportradar_id=sr_id,
@@ -257,6 +258,7 @@ def parse_event(payload: Mapping[str, Any], *, zone: tzinfo = UTC, sportradar_id
         kickoff_at=kickoff,
         markets=quotes,
         unmapped=unmapped,
+        country=country if isinstance(country, str) else "",
     )
 
 

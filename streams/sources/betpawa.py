@@ -334,6 +334,8 @@ def parse_event(payload: Mapping[str, Any]) -> ParsedEvent:
     tournament = ""
     if isinstance(competition, Mapping) and isinstance(competition.get("name"), str):
         tournament = competition["name"]
+    region = payload.get("region")
+    country = region["name"] if isinstance(region, Mapping) and isinstance(region.get("name"), str) else ""
 
     markets = payload.get("markets", [])  # v4 omits an empty array
     if not isinstance(markets, list):
@@ -353,6 +355,7 @@ def parse_event(payload: Mapping[str, Any]) -> ParsedEvent:
         kickoff_at=kickoff,
         markets=tuple(quotes),
         unmapped=unmapped,
+        country=country,
     )
 
 

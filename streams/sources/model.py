@@ -85,6 +85,7 @@ class ParsedEvent:
     kickoff_at: datetime  # aware UTC
     markets: tuple[Quote, ...]
     unmapped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    country: str = ""  # the book's region or category of the tournament ("England"); "" when it gives none
 
 
 @dataclass(frozen=True, slots=True)

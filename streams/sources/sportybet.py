@@ -286,6 +286,13 @@ def _tournament(data: Mapping[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
+def _country(data: Mapping[str, Any]) -> str:
+    sport = data.get("sport")
+    category = sport.get("category") if isinstance(sport, Mapping) else None
+    name = category.get("name") if isinstance(category, Mapping) else None
+    return name if isinstance(name, str) else ""
+
+
 def parse_event(payload: Mapping[str, Any]) -> ParsedEvent:
     """Parse one ``factsCenter/event`` answer (the whole envelope).
 
@@ -315,6 +322,7 @@ def parse_event(payload: Mapping[str, Any]) -> ParsedEvent:
         kickoff_at=kickoff,
         markets=reg.merge_quotes(quotes),
         unmapped=unmapped,
+        country=_country(data),
     )
 
 

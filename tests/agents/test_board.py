@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agents.board_state import Confirmations
-from agents.board_view import events_list
+from agents.board_view import list_events
 from streams.events import OddsChanged, OddsObserved, derive_id, encode
 from streams.ranges import RawRecord
 from streams.topics import board_key, is_mark, mark_key
@@ -121,7 +121,7 @@ async def test_invalid_records_are_lettered_with_the_reason_and_the_board_goes_o
     assert len(reasons) == 2 and "not JSON" in reasons[0] and "no UTC offset" in reasons[1]
     assert {(r.partition, r.offset, r.key) for r, _ in h.outbox.letters} == {(3, 0, b"61300947"), (3, 1, b"61300947")}
     boards = [v for k, v in h.worker.tables.boards.data.items() if not is_mark(k)]
-    listed = events_list(boards, Confirmations(h.worker.tables.boards.data), T0)
+    listed = list_events(boards, Confirmations(h.worker.tables.boards.data), T0)["events"]
     assert len(listed) == 1 and listed[0]["kickoff_at"] == "2026-11-29T14:00:00+00:00"
     assert listed[0]["bookmakers"]["sportybet"]["markets"]["1x2"]["prices"] == {"1": 2.0, "X": 3.4, "2": 3.9}
 

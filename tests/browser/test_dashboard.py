@@ -13,12 +13,17 @@ import os
 import re
 import shutil
 import time
+import urllib.parse
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from streams import topics
+from streams.clock import utc_now
+from streams.events import OddsObserved, derive_id, encode
 from streams.settings import Settings
 from tests.integration.conftest import IN_CI, Processes, get_json
 
@@ -66,6 +71,49 @@ def _post(url: str, body: Any) -> tuple[int, Any]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.status, json.loads(resp.read())
+
+
+async def _produce_observed(settings: Settings, events: list[OddsObserved]) -> None:
+    """Publish ``OddsObserved`` records as any producer would (keyed by SportRadar id, murmur2)."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for ev in events:
+            topic = settings.topic(topics.OBSERVED.name)
+            await producer.send_and_wait(topic, encode(ev), key=ev.sportradar_id.encode())
+    finally:
+        await producer.stop()
+
+
+def _observed(sr_id: str, n: int, at: datetime, market_ids: list[str]) -> OddsObserved:
+    outcomes = {"3743": ["1", "X", "2"], "4703": ["1", "2"]}
+    return OddsObserved(
+        event_id=derive_id("browser-test", sr_id, n),
+        occurred_at=at,
+        run_id="browser-test",
+        bookmaker="betpawa",
+        sportradar_id=sr_id,
+        bookmaker_event_id=f"bp-{sr_id}",
+        home_team="Withdrawn Town",
+        away_team="Struck United",
+        tournament="Test Cup",
+        country="Testland",
+        kickoff_at=at + timedelta(days=2),
+        observed_at=at,
+        markets=[
+            {
+                "market_id": mid,
+                "market_name": mid,
+                "line": None,
+                "outcomes": [
+                    {"name": o, "price": 2.5 + i / 10, "suspended": False} for i, o in enumerate(outcomes[mid])
+                ],
+            }
+            for mid in market_ids
+        ],
+    )
 
 
 async def _until(predicate: Any, timeout_s: float) -> bool:
@@ -123,6 +171,59 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             # the "ago" text ticks in the browser: let it age past "just now"
             await expect(fresh).to_have_text(re.compile(r"^\d+ s ago$"), timeout=15_000)
 
+            # a Double Chance column, priced by BetPawa
+            dc = first.locator('tr.bm-betpawa td.price[data-market="double_chance"]')
+            await expect(dc).to_have_count(3)
+            await expect(dc.first).to_have_text(re.compile(r"^\d+\.\d\d$"))
+
+            # filters: one country (the select lists every listable event's), then the server's count
+            country_select = page.locator('#filters select[name="country"]')
+            await expect(country_select.locator("option")).not_to_have_count(0)
+            country = await country_select.locator("option").first.get_attribute("value")
+            assert country
+            expected = get_json(f"{base}/odds/events?country={urllib.parse.quote(country)}")[1]["count"]
+            assert 0 < expected < 30
+            await country_select.select_option([country])
+            await expect(page.locator("#event-count")).to_have_text(str(expected))
+            await expect(events).to_have_count(expected)
+            for text in await events.locator(".tournament").all_inner_texts():
+                assert text.endswith(f"· {country}"), text
+            await page.locator('#filters select[name="availability"]').select_option("competitor-only")
+            await expect(page.locator("#events-empty")).to_be_visible()  # only BetPawa is simulated here
+            await page.get_by_role("button", name="Clear").click()
+            await expect(events).to_have_count(30)
+
+            # pages: 25 a page, then the second page holds the rest
+            await page.locator("#page-size").select_option("25")
+            await expect(events).to_have_count(25)
+            await expect(page.locator("#page-info")).to_have_text("Page 1 of 2")
+            page_one = set(await events.evaluate_all("bs => bs.map(b => b.dataset.eventId)"))
+            await page.locator("#page-next").click()
+            await expect(page.locator("#page-info")).to_have_text("Page 2 of 2")
+            await expect(events).to_have_count(5)
+            page_two = set(await events.evaluate_all("bs => bs.map(b => b.dataset.eventId)"))
+            assert len(page_one | page_two) == 30 and not page_one & page_two
+            await expect(page.locator("#page-next")).to_be_disabled()
+            await page.locator("#page-size").select_option("50")
+            await expect(events).to_have_count(30)
+
+            # hiding a bookmaker: its rows go, the best prices are recomputed over the books shown,
+            # and the choice survives a reload (localStorage)
+            assert await first.locator("td.best-visible").count() > 0  # BetPawa best among three rows
+            await page.locator('#columns input[name="show-sportybet"]').uncheck()
+            await page.locator('#columns input[name="show-bet9ja"]').uncheck()
+            first = events.first
+            await expect(first.locator("tr[data-bookmaker]")).to_have_count(1)
+            await expect(page.locator("#events tr.bm-sportybet")).to_have_count(0)
+            assert await page.locator("#events td.best-visible").count() == 0  # nobody to be best against
+            await page.reload()
+            await expect(events).to_have_count(30, timeout=20_000)
+            await expect(events.first.locator("tr[data-bookmaker]")).to_have_count(1)
+            await page.locator('#columns input[name="show-sportybet"]').check()
+            await page.locator('#columns input[name="show-bet9ja"]').check()
+            first = events.first
+            await expect(first.locator("tr[data-bookmaker]")).to_have_count(3)
+
             # the button: a new run appears, runs and completes
             runs_before = set(await page.locator("#runs tbody tr").evaluate_all("rs => rs.map(r => r.dataset.runId)"))
             assert first_run in runs_before
@@ -144,7 +245,10 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             row = page.locator(f'#runs tbody tr[data-run-id="{run_id}"]')
             await expect(row).to_be_visible(timeout=10_000)
             await expect(row.locator(".badge")).to_have_text("completed", timeout=60_000)
-            await expect(progress).to_have_attribute("data-status", "completed")
+            try:
+                await expect(progress).to_have_attribute("data-status", "completed")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\npage errors: {page_errors}\nconsole: {console[-20:]}") from None
             await expect(page.get_by_role("button", name="Scrape now")).to_be_enabled()
 
             # the schedule panel: paused by the environment here; resume, set the interval, pause
@@ -208,10 +312,57 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             await expect(one_x_two.locator("tfoot td.fair-source")).to_have_text("BetPawa")
             home_price = one_x_two.locator('tbody td.price[data-bookmaker="betpawa"]').first
             await expect(home_price).to_have_attribute("title", re.compile(r"^fair \d+\.\d\d \(book\) · edge \u2212\d"))
+            # names and groups from the registry, the summary card, a market search
+            await expect(one_x_two.locator("caption")).to_have_text(re.compile(r"^1X2 \| Full Time"))
+            await expect(page.locator('#detail-markets section.group-section[data-group="popular"] h3')).to_have_text(
+                "Popular"
+            )
+            await expect(page.locator('#detail-summary tbody tr[data-group="all"] td.share')).to_have_text("100.0%")
+            await page.locator("#market-search").fill("1st half")
+            shown = page.locator("#detail-markets section.market-card:visible caption")
+            await expect(shown.first).to_be_visible()
+            for caption in await shown.all_inner_texts():
+                assert "1st Half" in caption, caption
+            await expect(one_x_two).to_be_hidden()
+            await page.locator("#market-search").fill("")
+            await expect(one_x_two).to_be_visible()
             await page.screenshot(path=str(tmp_path / "dashboard-detail.png"), full_page=False)
             await page.get_by_role("button", name="← All events").click()
             await expect(events).to_have_count(30)
             await expect(token_dialog).to_be_hidden()  # asked once only
+
+            # a market BetPawa stops offering: kept, struck through, "unavailable since"
+            at = utc_now().replace(microsecond=0)
+            await _produce_observed(
+                settings,
+                [
+                    _observed("99000001", 0, at, ["3743", "4703"]),
+                    _observed("99000001", 1, at + timedelta(seconds=1), ["3743"]),
+                ],
+            )
+            assert await _until(
+                lambda: (
+                    get_json(f"{base}/odds/events/99000001")[0] == 200
+                    and any(m["unavailable_since"] for m in get_json(f"{base}/odds/events/99000001")[1]["markets"])
+                ),
+                30,
+            )
+            await page.goto(f"{base}/#event/99000001")
+            dnb = page.locator('#detail-markets section.market-card[data-market="4703|"]')
+            await expect(dnb).to_have_class(re.compile(r"\bwithdrawn\b"), timeout=10_000)
+            await expect(dnb.locator("caption .unavailable")).to_have_text(re.compile(r"^unavailable since "))
+            struck = dnb.locator('tbody td.price[data-bookmaker="betpawa"]')
+            await expect(struck.first).to_have_class(re.compile(r"\bwithdrawn\b"))
+            await expect(struck.first).to_have_text("2.50")  # the last price, struck through
+            assert await struck.first.evaluate("td => getComputedStyle(td).textDecorationLine") == "line-through"
+            never = dnb.locator('tbody td.price[data-bookmaker="sportybet"]').first
+            await expect(never).to_have_text("—")
+            await expect(never).to_have_class(re.compile(r"\bnever\b"))
+            assert await never.evaluate("td => getComputedStyle(td).textDecorationLine") == "none"
+            await expect(page.locator('#detail-markets section.market-card[data-market="3743|"]')).not_to_have_class(
+                re.compile(r"\bwithdrawn\b")
+            )
+            await page.screenshot(path=str(tmp_path / "dashboard-withdrawn.png"), full_page=False)
             assert page_errors == []
         finally:
             await browser.close()

@@ -153,9 +153,13 @@ async def test_scrape_fills_board_and_history_once(procs: Processes, settings: S
     ids = {"sportradar_id": first["sportradar_id"], "run_id": run_id}
     bodies = {("/scrape", "post"): {"bookmakers": ["betpawa"]}, ("/schedule", "post"): {"paused": True}}
     history = "/odds/events/{sportradar_id}/history"
-    queries = {history: ["?market_id=3743", "?market_id=5000&line=2.5&format=csv", "?market_id=3743&line=x"]}
+    queries = {
+        history: ["?market_id=3743", "?market_id=5000&line=2.5&format=csv", "?market_id=3743&line=x"],
+        "/odds/events": ["?page=2&page_size=5&sort=tournament", "?format=csv", "?page_size=500"],
+    }
     asked = await asyncio.to_thread(check_live_answers, base, ids, bodies, queries)
     assert asked.statuses(history) == {200, 400, 404}
+    assert asked.statuses("/odds/events") == {200, 400}
     assert asked.statuses("/scrape", "post") == {202, 400}
     assert asked.statuses("/odds/events/{sportradar_id}") == {200, 404}
 

@@ -35,6 +35,7 @@ def test_real_prematch_capture(capture: dict[str, Any]) -> None:
     parsed = parse_event(capture)
     assert (parsed.sportradar_id, parsed.bookmaker_event_id) == ("66457014", "782203257")
     assert (parsed.home_team, parsed.away_team) == ("Norway", "France")
+    assert parsed.country == "International"  # SG
     assert parsed.kickoff_at == datetime(2026, 6, 26, 19, 0, tzinfo=UTC)  # zone-less STARTDATE is UTC
     q = _quotes(capture)
     assert q[("3743", None)] == {"1": 4.8, "X": 4.65, "2": 1.66}

@@ -45,6 +45,7 @@ def test_identity_teams_and_kickoff(payload: dict[str, Any]) -> None:
     assert event.sportradar_id == "67691078"
     assert (event.home_team, event.away_team) == ("Sydney FC Youth", "Rockdale Ilinden FC")
     assert event.tournament == "NSW NPL 1"
+    assert event.country == "Australia"  # region.name
     assert event.kickoff_at == datetime(2026, 8, 21, 9, 30, tzinfo=UTC)
     assert event.kickoff_at.utcoffset() is not None
     assert event.unmapped == {}

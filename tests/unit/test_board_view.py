@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agents.board_view import event_detail, events_list
+from agents.board_view import event_detail, list_events
 from agents.odds_rules import apply_observation
 from streams.markets import canonical_markets
 
@@ -93,13 +93,13 @@ def test_without_any_books_numbers_the_prices_are_de_vigged(detail: dict[str, An
 
 def test_the_list_gives_no_margin_to_an_incomplete_set() -> None:
     boards = [_board("betpawa", [_market("3743", {"1": 2.0, "X": 3.4})])]
-    [event] = events_list(boards, {"61300947:betpawa": T0}, NOW)
+    [event] = list_events(boards, {"61300947:betpawa": T0}, NOW)["events"]
     assert event["bookmakers"]["betpawa"]["markets"]["1x2"]["margin"] is None
 
 
 def test_the_list_features_double_chance_with_its_margin() -> None:
     boards = [_board("betpawa", [_market("4693", DC_PRICES, DC_CHANCES)])]
-    [event] = events_list(boards, {"61300947:betpawa": T0}, NOW)
+    [event] = list_events(boards, {"61300947:betpawa": T0}, NOW)["events"]
     featured = event["bookmakers"]["betpawa"]["markets"]
     assert featured["double_chance"]["margin"] == pytest.approx(sum(1 / p for p in DC_PRICES.values()) / 2 - 1)
     assert featured["1x2"] is None

@@ -20,6 +20,7 @@ PURE = (
     "streams.cursor",
     "streams.events",
     "streams.markets",
+    "streams.market_catalog",
     "streams.run_rules",
     "streams.sequencing",
     "streams.upcasters",
@@ -30,6 +31,8 @@ PURE = (
     "streams.sources.bet9ja",
     "agents.odds_rules",
     "agents.board_state",
+    "agents.board_query",
+    "agents.board_summary",
     "agents.board_view",
     "projections.rows",
 )

@@ -48,6 +48,7 @@ EVERYTHING = {
     "ODDSTREAM_KAFKA_CA_FILE": "/etc/ca.pem",
     "ODDSTREAM_WEB_ADVERTISED_HOST": "worker-1",
     "ODDSTREAM_HISTORY_RETENTION_DAYS": "30",
+    "ODDSTREAM_TRADER_TZ": "Europe/London",
     "ODDSTREAM_STREAM_MAX_CLIENTS": "5",
 }
 """Every setting away from its default."""
@@ -178,3 +179,9 @@ def test_the_api_token_is_a_secret_and_origins_are_normalised() -> None:
 def test_an_origin_that_is_not_one_is_refused(bad: str) -> None:
     with pytest.raises(SettingsError, match="ODDSTREAM_CORS_ORIGINS"):
         Settings.from_env({"ODDSTREAM_CORS_ORIGINS": bad})
+
+
+def test_the_trader_zone_must_be_one_zoneinfo_knows() -> None:
+    assert Settings.from_env({}).trader_tz == "Africa/Lagos"
+    with pytest.raises(SettingsError, match="ODDSTREAM_TRADER_TZ"):
+        Settings.from_env({"ODDSTREAM_TRADER_TZ": "Mars/Olympus"})

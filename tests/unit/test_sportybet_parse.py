@@ -37,6 +37,7 @@ def test_real_prematch_capture(capture: dict[str, Any]) -> None:
     assert parsed.sportradar_id == "66457014"
     assert parsed.bookmaker_event_id == "sr:match:66457014"
     assert (parsed.home_team, parsed.away_team, parsed.tournament) == ("Norway", "France", "World Cup")
+    assert parsed.country == "International"  # sport.category.name
     assert parsed.kickoff_at == datetime(2026, 6, 26, 19, 0, tzinfo=UTC)
     quotes = _quotes(capture)
     assert quotes[("3743", None)] == {"1": 4.87, "X": 4.68, "2": 1.66}

@@ -51,6 +51,7 @@ def _observed(markets: list[dict[str, Any]]) -> dict[str, Any]:
         kickoff_at=T + timedelta(days=1),
         observed_at=T,
         markets=markets,
+        country="England",
     )
     data: dict[str, Any] = json.loads(encode(ev))
     return data
@@ -153,7 +154,7 @@ def _same_observed(raw: bytes) -> None:
     assert fast[0] == slow[0], raw
     if fast[0] == "ok":
         head, ev = fast[1], slow[1]
-        for name in ("event_id", "sportradar_id", "bookmaker", "home_team", "away_team", "tournament"):
+        for name in ("event_id", "sportradar_id", "bookmaker", "home_team", "away_team", "tournament", "country"):
             assert getattr(head, name) == getattr(ev, name)
         assert (head.kickoff_at, head.observed_at) == (ev.kickoff_at, ev.observed_at)
     else:

@@ -148,6 +148,7 @@ def test_rendered_events_round_trip_through_parse_event(world: World) -> None:
             event.away_team,
             event.tournament,
         )
+        assert parsed.country == event.region
         assert parsed.kickoff_at == event.kickoff_at
 
 
