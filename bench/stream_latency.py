@@ -10,7 +10,8 @@ then, ``--repeats`` times, runs a full scrape cycle while three clients watch it
 - the baseline, in the same run: a plain aiokafka consumer (every partition assigned, at the end)
   reading the same records, timed the same way;
 - the old dashboard: the whole list (``GET /odds/events``, every page of 100) every 4 s, its body
-  bytes; and, for comparison, one page of the default size every 4 s (the paged dashboard).
+  bytes; and, for comparison, one page of the default size every 4 s (the paged dashboard), against
+  a second SSE client following only that page's events (``?sportradar_id=`` x 50).
 
 Prints p50/p99 of both latencies, their ratio, and bytes per minute of the stream and of polling
 (per cycle, then medians of the repeats); writes ``bench/results/stream_latency.json``.
@@ -92,10 +93,16 @@ async def _baseline(settings: Settings, seen: dict[str, tuple[int, float]], stop
 
 
 async def _sse(
-    session: aiohttp.ClientSession, base: str, seen: dict[str, float], tally: dict[str, int], ready: asyncio.Event
+    session: aiohttp.ClientSession,
+    base: str,
+    seen: dict[str, float],
+    tally: dict[str, int],
+    ready: asyncio.Event,
+    only: list[str] | None = None,
 ) -> None:
-    """One live SSE client: event_id -> read at; every byte received."""
-    async with session.get(f"{base}/odds/stream", timeout=aiohttp.ClientTimeout(total=None)) as resp:
+    """One live SSE client (of ``only`` these events when given): event_id -> read at; every byte."""
+    params = [("sportradar_id", sr) for sr in only or []]
+    async with session.get(f"{base}/odds/stream", params=params, timeout=aiohttp.ClientTimeout(total=None)) as resp:
         resp.raise_for_status()
         ready.set()
         pending = b""
@@ -133,10 +140,14 @@ async def _one(session: aiohttp.ClientSession, settings: Settings, base: str) ->
     sse_tally = {"bytes": 0, "messages": 0}
     poll_tally = {"bytes": 0, "requests": 0}
     page_tally = {"bytes": 0, "requests": 0}
-    stop, ready = asyncio.Event(), asyncio.Event()
+    page_tally_sse = {"bytes": 0, "messages": 0}
+    stop, ready, page_ready = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    async with session.get(f"{base}/odds/events") as resp:  # the first page, as a paged dashboard shows it
+        first_page = [e["sportradar_id"] for e in (await resp.json())["events"]]
     baseline = asyncio.create_task(_baseline(settings, on_topic, stop))
     sse = asyncio.create_task(_sse(session, base, by_sse, sse_tally, ready))
-    await asyncio.wait_for(ready.wait(), 30)
+    page_sse = asyncio.create_task(_sse(session, base, {}, page_tally_sse, page_ready, only=first_page))
+    await asyncio.wait_for(asyncio.gather(ready.wait(), page_ready.wait()), 30)
     await asyncio.sleep(2)  # both readers at the end before the cycle starts
     pollers = [
         asyncio.create_task(_poll(session, base, poll_tally, whole=True)),
@@ -150,10 +161,10 @@ async def _one(session: aiohttp.ClientSession, settings: Settings, base: str) ->
         settled = len(on_topic)
         await asyncio.sleep(1)
     window_s = time.monotonic() - t0
-    for task in (*pollers, sse):
+    for task in (*pollers, sse, page_sse):
         task.cancel()
     stop.set()
-    await asyncio.gather(baseline, sse, *pollers, return_exceptions=True)
+    await asyncio.gather(baseline, sse, page_sse, *pollers, return_exceptions=True)
     base_ms = [(read - ts / 1000) * 1000 for ts, read in on_topic.values()]
     sse_ms = [(by_sse[eid] - ts / 1000) * 1000 for eid, (ts, _) in on_topic.items() if eid in by_sse]
     if not sse_ms or not base_ms:
@@ -174,6 +185,8 @@ async def _one(session: aiohttp.ClientSession, settings: Settings, base: str) ->
         "poll_bytes_per_min": round(poll_tally["bytes"] / minutes),
         "poll_requests": poll_tally["requests"],
         "page_poll_bytes_per_min": round(page_tally["bytes"] / minutes),
+        "page_sse_bytes_per_min": round(page_tally_sse["bytes"] / minutes),
+        "page_sse_changes": page_tally_sse["messages"],
     }
 
 
@@ -195,6 +208,9 @@ async def _measure(settings: Settings, base: str, n_events: int, repeats: int) -
         "ratio_sse_to_baseline_p50": round(med["sse_p50_ms"] / max(med["baseline_p50_ms"], 0.1), 2),
         "ratio_poll_to_sse_bytes": round(med["poll_bytes_per_min"] / max(med["sse_bytes_per_min"], 1), 1),
         "ratio_page_poll_to_sse_bytes": round(med["page_poll_bytes_per_min"] / max(med["sse_bytes_per_min"], 1), 2),
+        "ratio_page_poll_to_page_sse_bytes": round(
+            med["page_poll_bytes_per_min"] / max(med["page_sse_bytes_per_min"], 1), 1
+        ),
     }
 
 
