@@ -382,6 +382,33 @@ OPERATIONS: Final[dict[str, dict[str, dict[str, Any]]]] = {
             errors={"404": UNKNOWN, "503": _error("no database, or it is not answering")},
         )
     },
+    "/odds/stream": {
+        "get": _op(
+            "Every board change as it happens (Server-Sent Events), resumable from the last message's id",
+            _text(
+                "an endless text/event-stream: `event: change` messages whose `data` is the OddsChanged as on"
+                " odds.changes and whose `id` is the resume cursor (`p0:123.p1:456...`, the next offset per"
+                " partition); `event: reset` when the cursor can no longer be resumed exactly (reload the"
+                " board); `: keepalive` comments every 15 s",
+                "text/event-stream",
+            ),
+            parameters=[
+                _query("cursor", STR, "resume after this cursor (a first connect); the Last-Event-ID header wins"),
+                _query("sportradar_id", {"type": "array", "items": STR}, "only these events (repeatable)"),
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "schema": STR,
+                    "description": "the id of the last message received (a browser's reconnect sends it)",
+                },
+            ],
+            errors={
+                "400": BAD,
+                "503": _error("over ODDSTREAM_STREAM_MAX_CLIENTS open streams on this worker, or no broker"),
+            },
+        )
+    },
     "/runs": {
         "get": _op(
             "Scrape runs, newest first, with their per-bookmaker counts and errors",

@@ -26,7 +26,7 @@ import faust
 from faust.types import AgentT, StreamT, TableT, TopicT
 from faust.web import Request, Response, View
 
-from agents import access, board, dashboard, deadletters, metrics, openapi, runs, schedule, scrape, views
+from agents import access, board, dashboard, deadletters, metrics, openapi, runs, schedule, scrape, stream, views
 from projections import agents as projection_agents
 from projections import history as line_history
 from projections import retention
@@ -321,6 +321,9 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     page(
         "/odds/events/{sportradar_id}/history/markets", get=partial(line_history.history_markets, reader=history_reader)
     )
+    changes = stream.Streams.of(settings)  # each open stream reads odds.changes itself; ended at stop
+    page("/odds/stream", get=partial(stream.stream, s=changes))
+    stoppers.append(changes.close)
     page("/runs", get=partial(runs.runs_list, runs=the_runs))
     page("/runs/stats", get=partial(runs.runs_stats, runs=the_runs))  # before /runs/{run_id}
     page("/runs/{run_id}", get=partial(runs.run_detail, runs=the_runs))

@@ -11,6 +11,8 @@ beyond it is here, each behind a name that says what it guarantees:
   also drains the table-write buffer, optionally idempotent;
 - ``owned_partitions``, ``is_ready``, ``worker_url``, ``other_workers``, ``consumer_lag``: readiness,
   recovery and ownership probes for the views and ``/metrics``;
+- ``aiohttp_request``: the web server's own request under a Faust view, for a streamed answer
+  (Server-Sent Events) that Faust's ``Response`` cannot give;
 - ``Keeper``: the group's committed offsets follow what every consumer of a partition applied, and a
   partition that stalls with records waiting is read again.
 
@@ -29,6 +31,7 @@ from typing import Any, Final, cast
 
 import faust
 import structlog
+from aiohttp import web
 from faust.streams import Stream
 from faust.tables.base import Collection
 from faust.transport.drivers.aiokafka import Producer as FaustAIOKafkaProducer
@@ -47,6 +50,7 @@ __all__ = [
     "IdempotentProducer",
     "Keeper",
     "Tracked",
+    "aiohttp_request",
     "batches",
     "consumer_lag",
     "install_durable_producer",
@@ -281,6 +285,22 @@ def consumer_lag(app: AppT) -> list[tuple[str, int, int]]:
         position = committed.get(tp) if position is None else position + 1
         out.append((tp.topic, tp.partition, max(int(highwater) - int(position or 0), 0)))
     return out
+
+
+# -- the web server -------------------------------------------------------------------------------------
+
+
+def aiohttp_request(request: Any) -> web.Request:
+    """The aiohttp request a Faust view was called with, to prepare a ``web.StreamResponse`` on.
+
+    Faust's aiohttp driver (``faust.web.drivers.aiohttp``, the one ``web_enabled`` runs) hands its
+    views aiohttp's own request object, typed as Faust's abstract ``Request``; and aiohttp sends a
+    ``StreamResponse`` the view prepared and returned as it is. Raises ``TypeError`` on any other
+    driver rather than stream into nothing.
+    """
+    if not isinstance(request, web.BaseRequest):
+        raise TypeError(f"not an aiohttp request: {type(request).__name__} (Faust's web driver changed?)")
+    return cast(web.Request, request)
 
 
 # -- the keeper -----------------------------------------------------------------------------------------

@@ -421,6 +421,12 @@ class Settings:
         "Africa/Lagos",
         "The trading team's time zone: the days of the events list's kickoff presets (today, weekend).",
     )
+    stream_max_clients: int = setting(
+        "ODDSTREAM_STREAM_MAX_CLIENTS",
+        integer(minimum=1),
+        50,
+        "Open ``GET /odds/stream`` connections one worker serves at once (each reads the topic); more get 503.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -39,9 +39,18 @@ def _request(url: str, method: str, body: Any, headers: Mapping[str, str]) -> tu
     )
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:
-            return resp.status, resp.headers.get("content-type", ""), resp.read()
+            ctype = resp.headers.get("content-type", "")
+            if ctype.startswith("text/event-stream"):  # endless: its first message is the answer
+                return resp.status, ctype, b"".join(iter(lambda: _line_or_end(resp), b""))
+            return resp.status, ctype, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("content-type", ""), exc.read()
+
+
+def _line_or_end(resp: Any) -> bytes:
+    """The stream's next line, until the blank line that ends its first message (then b"")."""
+    line: bytes = resp.readline()
+    return b"" if line in (b"\n", b"\r\n") else line
 
 
 def _check(doc: dict[str, Any], path: str, method: str, status: int, ctype: str, raw: bytes) -> None:

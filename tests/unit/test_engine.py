@@ -74,3 +74,8 @@ def test_the_door_lists_every_private_attribute_it_uses() -> None:
     listed = {attribute.split(".")[-1] for _, _, attribute in engine.PRIVATE_ATTRIBUTES}
     used = {re.findall(r"_[a-z_]+", use.split(" ", 1)[1])[0] for use in _private_uses(DOOR)}
     assert used and used <= listed, used - listed
+
+
+def test_the_web_door_refuses_a_request_that_is_not_aiohttps() -> None:
+    with pytest.raises(TypeError, match="not an aiohttp request"):
+        engine.aiohttp_request(object())

@@ -17,6 +17,7 @@ FLOOR = {"streams": 0, "agents": 1, "projections": 1, "oddstream": 2}
 
 PURE = (
     "streams.clock",
+    "streams.cursor",
     "streams.events",
     "streams.markets",
     "streams.market_catalog",

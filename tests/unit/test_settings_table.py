@@ -49,6 +49,7 @@ EVERYTHING = {
     "ODDSTREAM_WEB_ADVERTISED_HOST": "worker-1",
     "ODDSTREAM_HISTORY_RETENTION_DAYS": "30",
     "ODDSTREAM_TRADER_TZ": "Europe/London",
+    "ODDSTREAM_STREAM_MAX_CLIENTS": "5",
 }
 """Every setting away from its default."""
 
