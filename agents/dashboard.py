@@ -18,6 +18,7 @@ ASSETS: Final[dict[str, tuple[str, str]]] = {
     "/dashboard.css": ("dashboard.css", "text/css"),
     "/dashboard.js": ("dashboard.js", "text/javascript"),
     "/token.js": ("token.js", "text/javascript"),
+    "/stream.js": ("stream.js", "text/javascript"),
     "/runs.js": ("runs.js", "text/javascript"),
 }
 

@@ -15,6 +15,10 @@
   const FEATURED_LABEL = { "1x2": "1X2", over_under_2_5: "O/U 2.5", btts: "BTTS", double_chance: "Double Chance" };
   const STALE_FEED_S = 600; // a feed older than this (or missing) is stale
   const EVENTS_EVERY_MS = 4000;
+  const EVENTS_STREAMING_EVERY_MS = 30000; // with /odds/stream open: changes are pushed (stream.js)
+  // the featured markets of the list by (market id, line), as agents/board_view.FEATURED has them
+  const FEATURED_KEY = { "3743|": "1x2", "5000|2.5": "over_under_2_5", "3795|": "btts", "4693|": "double_chance" };
+  const FAIR_TOTAL = { double_chance: 2 }; // a Double Chance's outcomes cover every result twice
   const RUNS_EVERY_MS = 3000;
   const RUN_PROGRESS_EVERY_MS = 1000;
   const TERMINAL = new Set(["completed", "failed", "stale"]);
@@ -382,6 +386,7 @@
     $("#events-empty").hidden = events.length > 0;
     if (body.facets) syncFacets(body.facets);
     if (body.page > pages && total > 0) goToPage(pages); // the list shrank under this page
+    followShown([...eventBodies.keys()]);
   }
 
   // the country and tournament choices: every listable event's, whatever the filters
@@ -414,7 +419,54 @@
     );
   }
 
+  // ---- pushed changes (stream.js): an OddsChanged applied to the rows shown, no refetch
+  const lineKey = (marketId, line) => `${marketId}|${line === null || line === undefined ? "" : Number(line)}`;
+  function featuredQuote(label, outcomes, at) {
+    if (!outcomes.length) return null; // withdrawn
+    const prices = {};
+    for (const o of outcomes) prices[o.name] = o.suspended || typeof o.price !== "number" ? null : o.price;
+    const names = FEATURED.find(([m]) => m === label)[1];
+    const offered = names.map((n) => prices[n]);
+    const complete = offered.every((p) => typeof p === "number" && p > 1);
+    const margin = complete ? offered.reduce((acc, p) => acc + 1 / p, 0) / (FAIR_TOTAL[label] || 1) - 1 : null;
+    return { prices, margin, last_changed_at: at };
+  }
+  function applyChange(change) {
+    if (detailId) {
+      if (change.sportradar_id === detailId) refreshSoon();
+      return false;
+    }
+    const entry = eventBodies.get(change.sportradar_id);
+    if (!entry) return false; // not on this page: the next poll of the page has it
+    const ev = entry.data;
+    const book = ev.bookmakers[change.bookmaker] || { markets: {} };
+    if (book.observed_at && Date.parse(change.observed_at) < Date.parse(book.observed_at)) return false; // older
+    const markets = { ...book.markets };
+    for (const c of change.changes || []) {
+      const label = FEATURED_KEY[lineKey(c.market_id, c.line)];
+      if (label) markets[label] = featuredQuote(label, c.outcomes || [], change.observed_at);
+    }
+    ev.bookmakers = { ...ev.bookmakers, [change.bookmaker]: { ...book, markets, observed_at: change.observed_at, age_s: 0 } };
+    if (!entry.books.includes(change.bookmaker)) return false; // hidden bookmaker: kept for when it is shown
+    updateEventBody(entry, ev);
+    entry.tbody.dataset.pushedAt = change.observed_at;
+    return true;
+  }
+  let refreshTimer = null;
+  function refreshSoon() {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      detailId ? pollDetail() : pollEvents();
+    }, 300);
+  }
+  let streaming = false;
+  // stream.js follows the events on screen (it loads after this file)
+  const followShown = (ids) => window.oddstream && window.oddstream.stream && window.oddstream.stream.follow(ids);
+  let lastListPoll = 0;
+
   async function pollEvents() {
+    lastListPoll = Date.now();
     const seq = ++eventsSeq;
     try {
       renderEvents(await getJSON(`/odds/events${filterQuery()}`), seq);
@@ -573,6 +625,7 @@
 
   function renderDetail(d, seq) {
     if (seq !== detailSeq || d.sportradar_id !== detailId) return;
+    followShown([d.sportradar_id]);
     lastDetail = d;
     setText($("#detail-title"), `${d.home_team} – ${d.away_team}`);
     setText($("#detail-meta"), `${d.tournament}${d.country ? ` · ${d.country}` : ""} · kickoff ${localTime(d.kickoff_at, fullFmt)} · SportRadar ${d.sportradar_id}`);
@@ -923,7 +976,12 @@
     };
     loop();
   }
-  every(EVENTS_EVERY_MS, () => (detailId ? pollDetail() : pollEvents()));
+  every(EVENTS_EVERY_MS, () => {
+    // while the stream is open, the board is asked again only for new events and freshness
+    if (streaming && Date.now() - lastListPoll < EVENTS_STREAMING_EVERY_MS) return null;
+    lastListPoll = Date.now();
+    return detailId ? pollDetail() : pollEvents();
+  });
   every(RUNS_EVERY_MS, pollRuns);
   setInterval(() => {
     for (const entry of eventBodies.values()) refreshFreshness(entry);
@@ -943,5 +1001,14 @@
   });
   route();
   // what the page's other modules (runs.js) share with this one
-  window.oddstream = { $, el, setText, setClass, setAttr, getJSON, localTime, fullFmt, ago, report, pollRuns, BM_LABEL };
+  window.oddstream = {
+    $, el, setText, setClass, setAttr, getJSON, localTime, fullFmt, ago, report, pollRuns, BM_LABEL,
+    board: {
+      applyChange,
+      refresh: refreshSoon,
+      setStreaming: (on) => {
+        streaming = on;
+      },
+    },
+  };
 })();

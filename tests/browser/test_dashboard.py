@@ -15,6 +15,7 @@ import shutil
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -363,6 +364,26 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
                 re.compile(r"\bwithdrawn\b")
             )
             await page.screenshot(path=str(tmp_path / "dashboard-withdrawn.png"), full_page=False)
+
+            # a price change pushed by /odds/stream appears on the list without a reload or a poll
+            await page.get_by_role("button", name="← All events").click()
+            await page.locator('#filters input[name="q"]').fill("Withdrawn Town")
+            row = page.locator('#events tbody[data-event-id="99000001"]')
+            await expect(row).to_be_visible(timeout=10_000)
+            await expect(page.locator("#stream-status")).to_have_attribute("data-state", "open", timeout=10_000)
+            home_1 = row.locator("tr.bm-betpawa td.price").first
+            await expect(home_1).to_have_text("2.50")
+            moved = _observed("99000001", 2, utc_now().replace(microsecond=0), ["3743"])
+            markets = [
+                {**m, "outcomes": [{**o, "price": o["price"] + 1} for o in m["outcomes"]]} for m in moved.markets
+            ]
+            moved = replace(moved, markets=markets)
+            produced = time.monotonic()
+            await _produce_observed(settings, [moved])
+            await expect(home_1).to_have_text("3.50", timeout=10_000)
+            pushed_s = time.monotonic() - produced
+            await expect(row).to_have_attribute("data-pushed-at", moved.observed_at.isoformat())  # applied, not polled
+            print(f"observation produced -> price shown in the browser: {pushed_s:.2f} s")
             assert page_errors == []
         finally:
             await browser.close()
