@@ -551,13 +551,16 @@ def judge_tables(exp: Expected, hist: list[tuple[Any, ...]], cur: dict[CKey, tup
 
 
 def live_quotes(base_url: str, sportradar_id: str) -> dict[CKey, tuple[Any, ...]] | None:
-    """One event's quotes as ``/odds/events/{id}`` serves them: outcomes, last change, confirmation."""
+    """One event's offered quotes as ``/odds/events/{id}`` serves them: outcomes, last change,
+    confirmation (a market a bookmaker withdrew stays on the board with ``unavailable_since``)."""
     code, body = http_json(f"{base_url}/odds/events/{sportradar_id}")
     if code != 200:
         return None
     out: dict[CKey, tuple[Any, ...]] = {}
     for market in body["markets"]:
         for bm, q in market["bookmakers"].items():
+            if q.get("unavailable_since"):  # withdrawn: kept on the board, not offered
+                continue
             key = (bm, sportradar_id, str(market["market_id"]), _line(market["line"]))
             out[key] = (q["outcomes"], parse_ts(q["last_changed_at"]), parse_ts(q["observed_at"]))
     return out
