@@ -26,7 +26,7 @@ async def test_up_on_tansu_warns_and_starts_the_projections_again_after_a_restar
     """Without Java (forced here): Tansu, with the warning; after a restart its topics are empty,
     so the projections kept in the database start again with them (a replay on Tansu is equal:
     tests/integration/test_replay_brokers.py)."""
-    env = up_env(tmp_path, free_port(), ODDSTREAM_EMBEDDED_BROKER="tansu", ODDSTREAM_SIMULATOR_EVENTS="30")
+    env = up_env(tmp_path, free_port(), ODDSTREAM_EMBEDDED_BROKER="tansu", ODDSTREAM_SIMULATOR_EVENTS="10")
     up = Up(env, tmp_path / "up.log")
     try:
         await up.healthy()
@@ -34,8 +34,8 @@ async def test_up_on_tansu_warns_and_starts_the_projections_again_after_a_restar
         assert "broker: Tansu" in out and "warning: Tansu keeps its topics in memory only" in out, out
         await scrape_wait(env)
         dsn = dsn_of(tmp_path)
-        total, _ = await history_settled(dsn, 30 * 19)
-        assert total >= 30 * 19
+        total, _ = await history_settled(dsn, 10 * 19)
+        assert total >= 10 * 19
         assert up.stop() == 0
 
         up = Up(env, tmp_path / "up-again.log")
@@ -43,8 +43,8 @@ async def test_up_on_tansu_warns_and_starts_the_projections_again_after_a_restar
         assert "the projections were emptied to start again with the log" in up.output(), up.output()
         assert (await snapshot(dsn_of(tmp_path)))["odds_history"] == []
         await scrape_wait(env)
-        total, _ = await history_settled(dsn_of(tmp_path), 30 * 19)
-        assert total >= 30 * 19, "the projections must take the new log's records"
+        total, _ = await history_settled(dsn_of(tmp_path), 10 * 19)
+        assert total >= 10 * 19, "the projections must take the new log's records"
         assert up.stop() == 0
     finally:
         up.kill()
