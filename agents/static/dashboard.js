@@ -351,6 +351,20 @@
     if (lastEvents) renderEvents(lastEvents, eventsSeq);
   }
 
+  // a page answered before a pushed change arrives after it: per bookmaker, the newer observation wins,
+  // so a late answer never puts an older price back over a pushed one
+  function newest(shown, ev) {
+    if (!shown || !shown.bookmakers) return ev;
+    let bookmakers = ev.bookmakers;
+    for (const [bm, book] of Object.entries(shown.bookmakers)) {
+      const answered = (ev.bookmakers || {})[bm];
+      if (answered && book.observed_at && answered.observed_at && Date.parse(book.observed_at) > Date.parse(answered.observed_at)) {
+        bookmakers = { ...bookmakers, [bm]: book };
+      }
+    }
+    return bookmakers === ev.bookmakers ? ev : { ...ev, bookmakers };
+  }
+
   function renderEvents(body, seq) {
     if (seq !== eventsSeq) return; // an older answer arriving late: ignore
     lastEvents = body;
@@ -364,7 +378,7 @@
         entry = buildEventBody(ev);
         eventBodies.set(ev.sportradar_id, entry);
       }
-      updateEventBody(entry, ev);
+      updateEventBody(entry, newest(entry.data, ev));
       const want = anchor ? anchor.nextSibling : $("thead", eventsTable).nextSibling;
       if (want !== entry.tbody) (anchor || $("thead", eventsTable)).after(entry.tbody); // move only when out of order
       anchor = entry.tbody;
