@@ -41,6 +41,7 @@ from streams.ranges import RangeReader, RawRecord
 from streams.retry import until_done
 from streams.sequencing import in_sequence
 from streams.topics import mark_key
+from streams.turns import in_turns
 from streams.wire import read_board
 
 __all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "Board", "applied", "apply_batch", "consume"]
@@ -91,7 +92,7 @@ async def apply_batch(board: Board, delivered: Sequence[RawRecord]) -> None:
     batch = BoardBatch(board.boards)
     letters: list[Letter] = []
     last: dict[int, int] = {}
-    for rec in ready.records:
+    async for rec in in_turns(ready.records):
         last[rec.partition] = rec.offset
         try:
             obs = read_board(rec.value or b"")  # decode's rules and result, checked in C

@@ -27,6 +27,7 @@ from streams.events import InvalidEvent
 from streams.outbox import Outbox
 from streams.ranges import RangeReader, RawRecord
 from streams.retry import until_done
+from streams.turns import in_turns
 
 __all__ = ["BATCH_MAX", "BATCH_WITHIN_S", "Projector", "consume", "decoded", "project_batch"]
 
@@ -61,7 +62,7 @@ async def decoded(projection: Projection, records: Sequence[RawRecord], outbox: 
     and how many were unreadable."""
     recs: list[Rec] = []
     invalid = 0
-    for raw in records:
+    async for raw in in_turns(records):
         try:
             recs.append(Rec(raw.topic, raw.partition, raw.offset, projection.read(raw.value or b"")))
         except InvalidEvent as exc:

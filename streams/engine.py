@@ -42,6 +42,7 @@ from streams.ends import true_end
 from streams.retry import until_done
 from streams.sequencing import PartitionWatch
 from streams.topics import TableSpec
+from streams.turns import in_turns
 
 __all__ = [
     "PRIVATE_ATTRIBUTES",
@@ -161,7 +162,7 @@ async def write_through(table: TableT[Any, Any], writes: Sequence[TableWrite]) -
                 eager_partitioning=True,
             )
         )
-    for fut in futures:
+    async for fut in in_turns(futures):  # serialised and sent: the views get a turn now and then
         await until_done("table write", partial(topic.publish_message, fut, wait=False), table=coll.name)
 
 
