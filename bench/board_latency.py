@@ -84,15 +84,23 @@ async def _round(session: aiohttp.ClientSession, base: str, ids: list[str], page
     results: dict[str, list[float]] = {"health": [], "list": [], "list_page": [], "detail": []}
     run = await _scrape(session, base)  # a full cycle is ingested while we measure
     t_ingest = time.monotonic()
-    for i in range(samples):
+    i = 0
+    running = True
+    # at least ``samples`` of each, and on until the cycle is ingested, so the whole ingest is measured
+    while i < samples or (running and i < samples * 20):
         for name, url in (
             ("health", f"{base}/health"),
             ("list", f"{base}/odds/events"),
-            ("list_page", pages[i % len(pages)]),
+            # a URL of its own each time: never an answer from the 0.5 s response cache
+            ("list_page", f"{pages[i % len(pages)]}&n={i}"),
             ("detail", f"{base}/odds/events/{ids[i % len(ids)]}"),
         ):
             ms, _ = await _timed_get(session, url)
             results[name].append(ms)
+        i += 1
+        if i % 25 == 0:
+            async with session.get(f"{base}/runs/{run}") as resp:
+                running = (await resp.json()).get("status") not in ("completed", "failed", "stale")
     measured_s = time.monotonic() - t_ingest
     await _wait(session, f"{base}/runs/{run}", lambda b: b.get("status") in ("completed", "failed", "stale"), 300)
     status = (await (await session.get(f"{base}/runs/{run}")).json())["status"]
@@ -117,7 +125,7 @@ async def _measure(settings: Settings, base: str, n_events: int, samples: int, r
         for _ in range(repeats):
             results, measured_s, status = await _round(session, base, ids, pages, samples)
             rounds.append({name: _summary(v) for name, v in results.items()})
-            ingest.append({"seconds": measured_s, "run_status_after": status})
+            ingest.append({"seconds": measured_s, "samples": len(results["health"]), "run_status_after": status})
 
         # produce -> served: a hand-made observation of a known event with a unique price
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=0)

@@ -16,8 +16,9 @@ __all__ = ["TURN_EVERY", "in_turns"]
 
 T = TypeVar("T")
 
-TURN_EVERY: Final = 25
-"""Items between two turns: about 5-8 ms of a board batch's work on this machine."""
+TURN_EVERY: Final = 8
+"""Items between two turns: about 2-3 ms of a board batch's work on this machine. A turn with nothing
+ready costs tens of microseconds, well under 1 % of the batch."""
 
 
 async def in_turns(items: Iterable[T], every: int = TURN_EVERY) -> AsyncIterator[T]:
