@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import faust
 import orjson
+import structlog
 from faust.types import TopicT
 from faust.web import Request, Response, View
 
@@ -24,11 +25,14 @@ from agents.board_state import Confirmations
 from agents.board_view import IndexedEvent, event_detail, events_csv, index_events, list_events
 from agents.routing import gather_json, is_local_request, owned_items, route_by_key
 from streams import engine
-from streams.clock import utc_now
+from streams.clock import format_ts, utc_now
+from streams.history import QueryError, parse_at
 from streams.sources.registry import NAMES
 from streams.topics import BOARDS, board_key
 
-__all__ = ["Boards", "Health", "ResponseCache", "Snapshot", "SnapshotCache", "event", "events", "health"]
+__all__ = ["Boards", "Health", "PastBoards", "ResponseCache", "Snapshot", "SnapshotCache", "event", "events", "health"]
+
+log = structlog.get_logger(__name__)
 
 
 LIST_MAX_AGE_S = 0.5
@@ -183,7 +187,7 @@ def _index(rows: list[dict[str, Any]], failed: list[str]) -> Snapshot:
 
 
 def _render_events(snap: Snapshot, query: ListQuery, now: datetime) -> tuple[int, bytes, bool]:
-    """One query's body from the shared snapshot (pure CPU: runs in a thread, off the event loop)."""
+    """One query's body from the shared snapshot (pure CPU; a page is cheap, the CSV of every event is not)."""
     if query.format == "csv":
         return 200, events_csv(snap.index, snap.confirmed, now, query).encode(), not snap.failed
     body = list_events(snap.index, snap.confirmed, now, query)
@@ -225,7 +229,11 @@ async def events(view: View, request: Request, b: Boards) -> Response:
             return await asyncio.to_thread(_index, rows, failed)
 
         snap = await b.snapshots.get(gather)
-        return await asyncio.to_thread(_render_events, snap, query, now)
+        if query.format == "csv":  # every event: in a thread, off the event loop
+            return await asyncio.to_thread(_render_events, snap, query, now)
+        # a page (at most 100 events, ~1-2 ms): a hop to a thread and back would cost the request two
+        # more waits for the event loop, which the ingesting agents hand over only every few ms
+        return _render_events(snap, query, now)
 
     # a local answer does not depend on the list's parameters: one cache entry for every page asked
     key = f"{request.url.path}?scope=local" if local else str(request.url.path_qs)
@@ -235,8 +243,20 @@ async def events(view: View, request: Request, b: Boards) -> Response:
     return view.bytes(body, content_type="application/json", status=status)
 
 
-async def event(view: View, request: Request, b: Boards, *, sportradar_id: str) -> Response:
-    """``GET /odds/events/{sportradar_id}``: answered by the worker owning the event."""
+PastBoards = Callable[[str, datetime], Awaitable[tuple[list[dict[str, Any]], dict[str, str]] | None]]
+"""The boards of one event as they stood at a moment and when each last changed, from the stored
+history (None: an unknown event); the composition root hands the history reader's in."""
+
+NO_HISTORY = "the board at a past moment is rebuilt from PostgreSQL: this worker has no ODDSTREAM_DATABASE_URL"
+
+
+async def event(
+    view: View, request: Request, b: Boards, past: PastBoards | None = None, *, sportradar_id: str
+) -> Response:
+    """``GET /odds/events/{sportradar_id}``: answered by the worker owning the event; with ``?at=T``,
+    the same shape as the board stood at T, rebuilt from the stored history by any worker."""
+    if "at" in request.query:
+        return await _event_at(view, request, past, sportradar_id)
     routed = await route_by_key(view, request, b.observed, sportradar_id)
     if routed is not None:
         return routed
@@ -249,3 +269,26 @@ async def event(view: View, request: Request, b: Boards, *, sportradar_id: str) 
     if detail is None:
         return view.json({"error": f"unknown event {sportradar_id}"}, status=404)
     return view.json(detail)
+
+
+async def _event_at(view: View, request: Request, past: PastBoards | None, sportradar_id: str) -> Response:
+    try:
+        at = parse_at(request.query)
+    except QueryError as exc:
+        return view.json({"error": str(exc)}, status=400)
+    if at is None:
+        return view.json({"error": "at must be an ISO 8601 time with a zone, e.g. 2026-12-01T18:00:00Z"}, status=400)
+    if past is None:
+        return view.json({"error": NO_HISTORY}, status=503)
+    try:
+        found = await past(sportradar_id, at)
+    except OSError as exc:  # the database is away: say so, never a 500
+        log.warning("board_at_database_unavailable", error=repr(exc))
+        return view.json({"error": "the database is not answering; try again"}, status=503)
+    if found is None:
+        return view.json({"error": f"unknown event {sportradar_id}"}, status=404)
+    values, conf = found
+    detail = await asyncio.to_thread(event_detail, sportradar_id, values, conf, at)
+    if detail is None:
+        return view.json({"error": f"event {sportradar_id} had no prices at {format_ts(at)}"}, status=404)
+    return view.json({**detail, "at": format_ts(at)})

@@ -316,7 +316,8 @@ def create_app(settings: Settings, edges: Edges | None = None) -> Worker:
     )
     page("/health", get=partial(views.health, h=health))
     page("/odds/events", get=partial(views.events, b=boards))
-    page("/odds/events/{sportradar_id}", get=partial(views.event, b=boards))
+    past = None if history_reader is None else history_reader.boards_at
+    page("/odds/events/{sportradar_id}", get=partial(views.event, b=boards, past=past))
     page("/odds/events/{sportradar_id}/history", get=partial(line_history.history, reader=history_reader))
     page(
         "/odds/events/{sportradar_id}/history/markets", get=partial(line_history.history_markets, reader=history_reader)

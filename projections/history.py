@@ -21,7 +21,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from streams.clock import format_ts
-from streams.history import HistoryQuery, HistoryRow, QueryError, history_body, history_csv, parse_query
+from streams.history import (
+    HistoryQuery,
+    HistoryRow,
+    QueryError,
+    QuoteAt,
+    boards_at,
+    history_body,
+    history_csv,
+    parse_query,
+)
 from streams.sources.registry import NAMES
 
 __all__ = ["HistoryReader", "history", "history_markets"]
@@ -47,6 +56,17 @@ SELECT market_id, line, array_agg(DISTINCT bookmaker ORDER BY bookmaker) AS book
 FROM odds_history WHERE sportradar_id = :sr
 GROUP BY market_id, line ORDER BY market_id, line NULLS FIRST
 """
+
+# the last change of every quote of one event at a moment: by odds_history_lookup, one index range per
+# (market, line, bookmaker) of the event, read backwards from the moment
+_AT = """
+SELECT DISTINCT ON (market_id, line, bookmaker) bookmaker, market_id, line, outcomes, previous_outcomes, observed_at,
+       lag(observed_at) OVER (PARTITION BY market_id, line, bookmaker ORDER BY observed_at) AS previous_at
+FROM odds_history WHERE sportradar_id = :sr AND observed_at <= :at
+ORDER BY market_id, line, bookmaker, observed_at DESC
+"""
+
+_EVENT = "SELECT home_team, away_team, tournament, kickoff_at FROM sport_events WHERE sportradar_id = :sr"
 
 _FAR_PAST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 _FAR_FUTURE = datetime.fromisoformat("9999-01-01T00:00:00+00:00")
@@ -86,6 +106,37 @@ class HistoryReader:
         sql = "SELECT EXISTS (SELECT 1 FROM sport_events WHERE sportradar_id = :sr)"
         async with self.engine.connect() as conn:
             return bool((await conn.execute(text(sql), {"sr": sportradar_id})).scalar())
+
+    async def boards_at(self, sportradar_id: str, at: datetime) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+        """Each bookmaker's board of the event as it stood at ``at`` (``streams.history.boards_at``) and
+        when each last changed; None when the event is unknown. ``ConnectionError`` when the database
+        does not answer (the views know no SQLAlchemy)."""
+        try:
+            return await self._boards_at(sportradar_id, at)
+        except SQLAlchemyError as exc:
+            raise ConnectionError(f"the database did not answer: {exc!r}") from exc
+
+    async def _boards_at(self, sportradar_id: str, at: datetime) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+        async with self.engine.connect() as conn:
+            event = (await conn.execute(text(_EVENT), {"sr": sportradar_id})).first()
+            if event is None:
+                return None
+            result = await conn.execute(text(_AT), {"sr": sportradar_id, "at": at})
+            quotes = [
+                QuoteAt(
+                    bm,
+                    market_id,
+                    None if line is None else float(line),
+                    observed_at,
+                    _outcomes(now),
+                    _outcomes(before),
+                    previous_at,
+                )
+                for bm, market_id, line, now, before, observed_at, previous_at in result.all()
+            ]
+        home, away, tournament, kickoff_at = event
+        meta = {"home_team": home, "away_team": away, "tournament": tournament, "kickoff_at": format_ts(kickoff_at)}
+        return boards_at(sportradar_id, meta, quotes)
 
     async def markets(self, sportradar_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:

@@ -22,9 +22,19 @@ from datetime import datetime
 from typing import Any
 
 from streams.clock import format_ts, parse_ts
-from streams.markets import active_price, market_margin
+from streams.markets import active_price, market_margin, quote_key
 
-__all__ = ["HistoryQuery", "HistoryRow", "QueryError", "history_body", "history_csv", "parse_query"]
+__all__ = [
+    "HistoryQuery",
+    "HistoryRow",
+    "QueryError",
+    "QuoteAt",
+    "boards_at",
+    "history_body",
+    "history_csv",
+    "parse_at",
+    "parse_query",
+]
 
 MAX_SPAN_DAYS = 92
 
@@ -178,3 +188,63 @@ def history_csv(body: Mapping[str, Any]) -> str:
             value = "" if p["margin"] is None else p["margin"]
             w.writerow([body["sportradar_id"], body["market_id"], line, m["bookmaker"], "margin", p["at"], value, ""])
     return out.getvalue()
+
+
+# -- the board at a past moment ------------------------------------------------------------------------
+
+
+def parse_at(params: Mapping[str, str]) -> datetime | None:
+    """``?at=`` of the event detail: None when absent; raises ``QueryError`` when it is not a zoned time."""
+    return _ts(params, "at")
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteAt:
+    """The last stored change, at or before the moment asked, of one quote of one bookmaker."""
+
+    bookmaker: str
+    market_id: str
+    line: float | None
+    observed_at: datetime
+    outcomes: Sequence[Mapping[str, Any]]
+    previous: Sequence[Mapping[str, Any]] = ()
+    previous_at: datetime | None = None
+    """When the change before this one was: a withdrawn quote's prices were last changed then."""
+
+
+def boards_at(
+    sportradar_id: str, event: Mapping[str, Any], quotes: Iterable[QuoteAt]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Each bookmaker's board of one event as it stood, in the live board's shape, from the last change
+    of each quote at that moment; and when each board was last seen to change (the board's
+    ``observed_at``, keyed ``"{sportradar_id}:{bookmaker}"`` like the live confirmations).
+
+    A quote whose last change is a withdrawal (empty outcomes) is a withdrawn quote since then, with
+    the prices it had before. ``event`` holds the event's names and kickoff as the live boards do.
+    """
+    boards: dict[str, dict[str, Any]] = {}
+    for q in quotes:
+        board = boards.get(q.bookmaker)
+        if board is None:
+            board = boards[q.bookmaker] = {
+                **event,
+                "sportradar_id": sportradar_id,
+                "bookmaker": q.bookmaker,
+                "quotes": {},
+                "withdrawn": {},
+                "observed_at": "",
+            }
+        at = format_ts(q.observed_at)
+        key = quote_key(q.market_id, q.line)
+        quote = {"market_id": q.market_id, "market_name": "", "line": q.line, "last_changed_at": at}
+        if q.outcomes:
+            board["quotes"][key] = {**quote, "outcomes": [dict(o) for o in q.outcomes]}
+        elif q.previous:  # withdrawn since ``at``, last offered with these prices, as they were last changed
+            changed = format_ts(q.previous_at) if q.previous_at is not None else at
+            last = {**quote, "outcomes": [dict(o) for o in q.previous], "last_changed_at": changed}
+            board["withdrawn"][key] = (at, last)
+        else:  # listed with no outcomes at all: on the board as such, as the live board keeps it
+            board["quotes"][key] = {**quote, "outcomes": []}
+        board["observed_at"] = max(board["observed_at"], at)
+    live = [b for b in boards.values() if b["quotes"] or b["withdrawn"]]
+    return live, {f"{sportradar_id}:{b['bookmaker']}": b["observed_at"] for b in live}

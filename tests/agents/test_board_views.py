@@ -7,7 +7,7 @@ The gather and this worker's rows are stubbed: what is under test is the view ar
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -108,3 +108,54 @@ async def test_csv_is_text_csv_with_a_row_per_event_and_bookmaker(boards: views.
     lines = out["body"].decode().strip().splitlines()
     assert lines[0].startswith("sportradar_id,kickoff_at,country,tournament")
     assert len(lines) == 1 + 60 + 20
+
+
+class _JsonView:
+    def json(self, body: Any, *, status: int = 200) -> dict[str, Any]:
+        return {"body": body, "status": status}
+
+
+async def _at(query: str, past: views.PastBoards | None) -> dict[str, Any]:
+    b = views.Boards(app=None, boards={}, observed=None, partitions=4, zone=ZoneInfo("Africa/Lagos"))  # type: ignore[arg-type]
+    out: dict[str, Any] = await views.event(_JsonView(), _Request(query), b, past, sportradar_id="60000002")  # type: ignore[arg-type]
+    return out
+
+
+async def test_the_board_at_a_moment_comes_from_the_history_and_says_which_moment() -> None:
+    asked: list[Any] = []
+    row = _row(2, "betpawa")
+
+    async def past(sr: str, at: Any) -> Any:
+        asked.append((sr, at))
+        return ([row["board"]], {"60000002:betpawa": row["observed_at"]}) if sr == "60000002" else None
+
+    out = await _at("?at=2026-12-01T18:00:00Z", past)
+    assert out["status"] == 200, out
+    assert out["body"]["at"] == "2026-12-01T18:00:00+00:00"
+    assert [m["market_id"] for m in out["body"]["markets"]] == ["3743"]
+    assert asked == [("60000002", datetime(2026, 12, 1, 18, tzinfo=UTC))]
+
+
+@pytest.mark.parametrize("query", ["?at=yesterday", "?at=2026-12-01T18:00:00", "?at="])
+async def test_a_bad_moment_is_a_400(query: str) -> None:
+    async def past(sr: str, at: Any) -> Any:
+        raise AssertionError("never asked")
+
+    out = await _at(query, past)
+    assert out["status"] == 400 and "at" in out["body"]["error"], out
+
+
+async def test_the_board_at_a_moment_without_history_is_a_clear_answer() -> None:
+    async def unknown(sr: str, at: Any) -> Any:
+        return None
+
+    async def nothing_then(sr: str, at: Any) -> Any:
+        return [], {}
+
+    async def down(sr: str, at: Any) -> Any:
+        raise ConnectionError("refused")
+
+    assert (await _at("?at=2026-12-01T18:00:00Z", None))["status"] == 503
+    assert (await _at("?at=2026-12-01T18:00:00Z", unknown))["status"] == 404
+    assert "had no prices" in (await _at("?at=2026-12-01T18:00:00Z", nothing_then))["body"]["error"]
+    assert (await _at("?at=2026-12-01T18:00:00Z", down))["status"] == 503

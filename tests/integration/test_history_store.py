@@ -8,16 +8,20 @@ projected by the real store; then for every market and line with history, whole 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from agents.board_state import BoardBatch
+from agents.board_view import event_detail
 from projections.history import HistoryReader
 from projections.migrate import upgrade
 from projections.postgres import PgStore, connect_pool
-from streams.events import OddsChanged
+from streams.events import OddsChanged, OddsObserved, encode
 from streams.history import HistoryQuery, HistoryRow, history_body
+from streams.wire import read_board
 from tests.contract.test_projection_stores import project
 from tests.doubles import as_records
 from tests.integration.conftest import create_database, drop_database
@@ -78,3 +82,75 @@ async def test_every_market_read_back_equals_the_events(engine: AsyncEngine) -> 
     listed = await reader.markets(sorted(keys)[0][0])
     assert listed and all(m["changes"] >= 1 for m in listed)
     assert await reader.known("61300000") and not await reader.known("nope")
+
+
+OBSERVED = sorted((e for e in EVENTS if isinstance(e, OddsObserved)), key=lambda e: e.observed_at)
+
+
+def _fold(until: datetime | None = None) -> tuple[list[dict[str, Any]], list[OddsChanged]]:
+    """The live boards as the board agent folds every observation made up to ``until``, and the
+    changes it derives on the way."""
+    table: dict[str, Any] = {}
+    changes: list[OddsChanged] = []
+    for offset, obs in enumerate(OBSERVED):
+        if until is not None and obs.observed_at > until:
+            break
+        batch = BoardBatch(table)
+        batch.apply(0, offset, read_board(encode(obs)))
+        table.update({key: value for key, (_, value) in batch.boards.items()})
+        changes += batch.changes
+    return list(table.values()), changes
+
+
+@pytest.fixture
+async def agent_engine(admin_dsn: str) -> AsyncIterator[AsyncEngine]:
+    """A database holding the observations and the changes the board agent itself derives from them."""
+    url = await create_database(admin_dsn)
+    db = create_async_engine(url)
+    await upgrade(db)
+    pool = await connect_pool(url, size=2)
+    try:
+        await project(PgStore(pool), as_records([*OBSERVED, *_fold()[1]]))
+        yield db
+    finally:
+        await pool.close()
+        await db.dispose()
+        await drop_database(admin_dsn, url)
+
+
+def _prices(detail: dict[str, Any] | None) -> list[Any]:
+    """What a trader reads off a detail: each market's prices, margins, changes and withdrawals per book."""
+    assert detail is not None
+    out = []
+    for m in detail["markets"]:
+        books = {
+            bm: (q["outcomes"], q["margin"], q["last_changed_at"], q["unavailable_since"])
+            for bm, q in m["bookmakers"].items()
+        }
+        out.append((m["market_id"], m["line"], m["unavailable_since"], m["best"], books))
+    return out
+
+
+async def test_the_board_at_a_past_moment_is_the_live_board_as_it_then_was(agent_engine: AsyncEngine) -> None:
+    reader = HistoryReader(agent_engine)
+    changes = _fold()[1]
+    times = sorted({ev.observed_at for ev in changes})
+    withdrawn_seen = compared = 0
+    for at in [*times[::2], times[-1] + timedelta(minutes=1)]:  # the moment of a change, and between them
+        for sr in sorted({ev.sportradar_id for ev in changes}):
+            found = await reader.boards_at(sr, at)
+            assert found is not None
+            boards, confirmed = found
+            past = event_detail(sr, boards, confirmed, at)
+            live = event_detail(sr, _fold(at)[0], {}, at)
+            if live is None:  # not yet observed by any book
+                assert past is None and boards == [], (sr, at)
+                continue
+            assert _prices(past) == _prices(live), (sr, at)
+            assert past is not None and past["summary"] == live["summary"], (sr, at)
+            compared += 1
+            withdrawn_seen += sum(m["unavailable_since"] is not None for m in past["markets"])
+    assert compared > 10 and withdrawn_seen > 0, "too little compared, or nothing withdrawn: it proves little"
+    before = await reader.boards_at(sorted({ev.sportradar_id for ev in CHANGES})[0], times[0] - timedelta(days=1))
+    assert before == ([], {})
+    assert await reader.boards_at("nope", times[-1]) is None
