@@ -20,6 +20,10 @@ ASSETS: Final[dict[str, tuple[str, str]]] = {
     "/token.js": ("token.js", "text/javascript"),
     "/stream.js": ("stream.js", "text/javascript"),
     "/runs.js": ("runs.js", "text/javascript"),
+    "/history.js": ("history.js", "text/javascript"),
+    "/vendor/uplot/uPlot.iife.min.js": ("vendor/uplot/uPlot.iife.min.js", "text/javascript"),
+    "/vendor/uplot/uPlot.min.css": ("vendor/uplot/uPlot.min.css", "text/css"),
+    "/vendor/uplot/LICENSE": ("vendor/uplot/LICENSE", "text/plain"),
 }
 
 

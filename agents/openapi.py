@@ -138,6 +138,7 @@ SCHEMAS: Final[dict[str, Any]] = {
         groups={"type": "array", "items": STR},
         markets={"type": "array", "items": _ref("Market")},
         summary=_obj(["all", "groups"], all=_ref("SummaryCard"), groups=_map(_ref("SummaryCard"))),
+        at=TS,
     ),
     "HistoryPoint": _obj(["at", "price"], at=TS, price=NUM_OR_NULL),
     "MarginPoint": _obj(["at", "margin"], at=TS, margin=NUM_OR_NULL),
@@ -347,9 +348,12 @@ OPERATIONS: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "/odds/events/{sportradar_id}": {
         "get": _op(
             "One event: every canonical market and line side by side for the three bookmakers",
-            _answer("the event", "EventDetail"),
-            parameters=[_path("sportradar_id", "the SportRadar id")],
-            errors={"404": UNKNOWN, "503": DOWN},
+            _answer("the event (with ``at``: as it stood then)", "EventDetail"),
+            parameters=[
+                _path("sportradar_id", "the SportRadar id"),
+                _query("at", TS, "the board as it stood at this time, rebuilt from the stored history"),
+            ],
+            errors={"400": BAD, "404": UNKNOWN, "503": DOWN},
         )
     },
     "/odds/events/{sportradar_id}/history": {

@@ -126,6 +126,30 @@ async def _until(predicate: Any, timeout_s: float) -> bool:
     return False
 
 
+async def _chart_matches(page: Any, base: str, event_id: str, outcome: str) -> None:
+    """The chart shows BetPawa's line of ``outcome`` with the history route's change points, ending at the
+    price the route last gives (a scrape may add a point meanwhile: asked again until both agree)."""
+    got: Any = None
+    for _ in range(20):
+        body = get_json(f"{base}/odds/events/{event_id}/history?market_id=3743")[1]
+        want = [s for s in body["series"] if s["outcome"] == outcome]
+        got = await page.evaluate(
+            "() => { const c = window.oddstreamChart; const d = c.plot ? c.plot.data : [[]];"
+            " return { series: c.series, last: d.length > 1 ? d[1].filter((v) => v !== null).pop() : null }; }"
+        )
+        prices = [p["price"] for p in want[0]["points"] if p["price"] is not None] if want else []
+        if (
+            got["series"] == [{"bookmaker": s["bookmaker"], "changes": len(s["points"])} for s in want]
+            and prices
+            and got["last"] == prices[-1]
+        ):
+            assert len(want[0]["points"]) >= 1
+            return
+        await page.locator('#chart-ranges button:has-text("All")').click()  # ask the route again
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the chart never matched the history route: chart {got}, route {want}")
+
+
 async def test_dashboard_shows_events_scrapes_and_freshness(
     chromium: str, procs: Processes, settings: Settings, tmp_path: Path
 ) -> None:
@@ -328,6 +352,20 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             await page.locator("#market-search").fill("")
             await expect(one_x_two).to_be_visible()
             await page.screenshot(path=str(tmp_path / "dashboard-detail.png"), full_page=False)
+
+            # a price's line movement: the chart holds the history route's change points, per bookmaker
+            outcome = (await one_x_two.locator("tbody tr th").first.inner_text()).strip()
+            await home_price.click()
+            await expect(page.locator("#chart-dialog")).to_be_visible()
+            await expect(page.locator("#chart-plot canvas")).to_have_count(1, timeout=10_000)
+            await _chart_matches(page, base, event_id, outcome)
+            await page.locator('#chart-dialog [data-tab="margin"]').click()
+            chart = await page.evaluate("window.oddstreamChart.series")
+            margins = get_json(f"{base}/odds/events/{event_id}/history?market_id=3743")[1]["margins"]
+            assert [s["bookmaker"] for s in chart] == [m["bookmaker"] for m in margins] == ["betpawa"], chart
+            await page.screenshot(path=str(tmp_path / "dashboard-chart.png"), full_page=False)
+            await page.locator("#chart-close").click()
+            await expect(page.locator("#chart-dialog")).to_be_hidden()
             await page.get_by_role("button", name="← All events").click()
             await expect(events).to_have_count(30)
             await expect(token_dialog).to_be_hidden()  # asked once only
