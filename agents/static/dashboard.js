@@ -543,6 +543,7 @@
       $("#detail-fresh tbody").replaceChildren();
       setText($("#detail-title"), "Loading…");
       setText($("#detail-meta"), "");
+      resetBoardAt(id);
       pollDetail();
       $("#back").focus();
     } else {
@@ -837,11 +838,64 @@
     setClass(t.marginDelta, "better", gap !== null && gap < 0);
   }
 
+  // ---- the board at a past moment: a slider from the event's first stored change to the moment the
+  // detail was opened; its right end is the live board. The detail is then asked with ?at=T.
+  const atSlider = $("#detail-at");
+  const atLabel = $("#detail-at-label");
+  const atLive = $("#detail-live");
+  let detailAt = null; // ISO time shown, or null for the live board
+
+  async function resetBoardAt(id) {
+    detailAt = null;
+    atSlider.value = atSlider.max;
+    atSlider.disabled = true;
+    atLive.hidden = true;
+    setText(atLabel, "live");
+    setClass(detailView, "past", false);
+    try {
+      const body = await getJSON(`/odds/events/${encodeURIComponent(id)}/history/markets`);
+      const firsts = body.markets.map((m) => Date.parse(m.first_at)).filter((t) => !Number.isNaN(t));
+      if (id !== detailId || !firsts.length) return;
+      atSlider.dataset.from = String(Math.min(...firsts));
+      atSlider.dataset.to = String(Date.now());
+      atSlider.disabled = false;
+    } catch (err) {
+      atSlider.title = `no stored history: ${err.message}`;
+    }
+  }
+
+  function showBoardAt(value) {
+    const from = Number(atSlider.dataset.from);
+    const to = Number(atSlider.dataset.to);
+    const v = Number(value);
+    if (v >= Number(atSlider.max) || !(to > from)) {
+      detailAt = null;
+      atSlider.value = atSlider.max;
+      atSlider.dataset.to = String(Date.now());
+      setText(atLabel, "live");
+    } else {
+      detailAt = new Date(from + ((to - from) * v) / Number(atSlider.max)).toISOString();
+      setText(atLabel, localTime(detailAt, fullFmt));
+    }
+    atLive.hidden = detailAt === null;
+    setClass(detailView, "past", detailAt !== null);
+    pollDetail();
+  }
+  atSlider.addEventListener("change", () => showBoardAt(atSlider.value));
+  atSlider.addEventListener("input", () => {
+    const from = Number(atSlider.dataset.from);
+    const to = Number(atSlider.dataset.to);
+    const v = Number(atSlider.value);
+    setText(atLabel, v >= Number(atSlider.max) ? "live" : localTime(new Date(from + ((to - from) * v) / Number(atSlider.max)).toISOString(), fullFmt));
+  });
+  atLive.addEventListener("click", () => showBoardAt(atSlider.max));
+
   async function pollDetail() {
     if (!detailId) return;
     const seq = ++detailSeq;
     try {
-      renderDetail(await getJSON(`/odds/events/${encodeURIComponent(detailId)}`), seq);
+      const at = detailAt ? `?at=${encodeURIComponent(detailAt)}` : "";
+      renderDetail(await getJSON(`/odds/events/${encodeURIComponent(detailId)}${at}`), seq);
       report("event", null);
     } catch (err) {
       if (seq === detailSeq) setText($("#detail-title"), `Event ${detailId}: ${err.message}`);

@@ -150,6 +150,46 @@ async def _chart_matches(page: Any, base: str, event_id: str, outcome: str) -> N
     raise AssertionError(f"the chart never matched the history route: chart {got}, route {want}")
 
 
+async def _board_at_shows_its_prices(page: Any, base: str, event_id: str, one_x_two: Any) -> None:
+    """The detail's slider set to a moment T between two stored changes of a BetPawa 1X2 price: the
+    detail shows the price of T, then "Back to live" the live one."""
+    from playwright.async_api import expect
+
+    slider = page.locator("#detail-at")
+    await expect(slider).to_be_enabled(timeout=10_000)
+    frm, to = float(await slider.get_attribute("data-from")), float(await slider.get_attribute("data-to"))
+    body = get_json(f"{base}/odds/events/{event_id}/history?market_id=3743")[1]
+    ms = lambda p: datetime.fromisoformat(p["at"]).timestamp() * 1000  # noqa: E731
+    candidates = []
+    for s in body["series"]:
+        pts = [p for p in s["points"] if p["price"] is not None and ms(p) <= to]
+        if s["bookmaker"] == "betpawa" and pts:
+            candidates.append((len(pts), s["outcome"], pts))
+    _, outcome, pts = max(candidates)
+    if len(pts) >= 2:  # between the last two changes known when the detail opened: the older price
+        at, want = (ms(pts[-2]) + ms(pts[-1])) / 2, pts[-2]["price"]
+    else:  # one change only: after it
+        at, want = (ms(pts[-1]) + to) / 2, pts[-1]["price"]
+    value = round((at - frm) / (to - frm) * 1000)
+    assert 0 <= value < 1000, (value, at, frm, to)
+    await page.evaluate(
+        "v => { const s = document.querySelector('#detail-at'); s.value = String(v);"
+        " s.dispatchEvent(new Event('change')); }",
+        value,
+    )
+    row = one_x_two.locator("tbody tr").filter(has=page.locator(f'th:text-is("{outcome}")'))
+    cell = row.locator('td.price[data-bookmaker="betpawa"]')
+    await expect(page.locator("#detail-live")).to_be_visible()
+    await expect(cell).to_have_text(f"{want:.2f}", timeout=10_000)
+    await page.locator("#detail-live").click()
+    live = get_json(f"{base}/odds/events/{event_id}")[1]
+    market = next(m for m in live["markets"] if m["market_id"] == "3743" and m["line"] is None)
+    now = next(o["price"] for o in market["bookmakers"]["betpawa"]["outcomes"] if o["name"] == outcome)
+    await expect(cell).to_have_text(f"{now:.2f}", timeout=10_000)
+    await expect(page.locator("#detail-live")).to_be_hidden()
+    print(f"board at T: BetPawa 1X2 {outcome} at {want} then ({len(pts)} changes by then), {now} live")
+
+
 async def test_dashboard_shows_events_scrapes_and_freshness(
     chromium: str, procs: Processes, settings: Settings, tmp_path: Path
 ) -> None:
@@ -366,6 +406,7 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             await page.screenshot(path=str(tmp_path / "dashboard-chart.png"), full_page=False)
             await page.locator("#chart-close").click()
             await expect(page.locator("#chart-dialog")).to_be_hidden()
+            await _board_at_shows_its_prices(page, base, event_id, one_x_two)
             await page.get_by_role("button", name="← All events").click()
             await expect(events).to_have_count(30)
             await expect(token_dialog).to_be_hidden()  # asked once only
