@@ -1,6 +1,6 @@
 // Line movement: click a price or a margin of the event detail for that outcome's line (or the
 // market's margin) on all three bookmakers, from GET /odds/events/{id}/history. Charts by uPlot
-// (vendor/uplot, MIT). Prices are step lines: a price holds until its next change; while a book did
+// (vendor/uplot, MIT); "Whole market" draws every outcome as small multiples with one crosshair. Prices are step lines: a price holds until its next change; while a book did
 // not offer it (suspended or withdrawn) the line goes on dashed at its last price.
 (() => {
   "use strict";
@@ -86,12 +86,42 @@
     return { data, series, lines };
   }
 
+  const multiples = [];
+  function clearPlots() {
+    if (state.plot) state.plot.destroy();
+    state.plot = null;
+    while (multiples.length) multiples.pop().destroy();
+    plotBox.replaceChildren();
+    plotBox.classList.remove("multiples");
+  }
+
+  // the whole market: one small chart per outcome, every bookmaker on each, one shared crosshair
+  function drawMarket() {
+    const body = state.body;
+    const outcomes = [...new Set(body.series.map((s) => s.outcome))];
+    window.oddstreamChart.multiples = [];
+    $("#chart-empty").textContent = outcomes.length ? "" : "No history for this line in the range.";
+    plotBox.classList.add("multiples");
+    const width = Math.max(240, Math.min(440, ((plotBox.clientWidth || 880) - 16) / 2));
+    for (const outcome of outcomes) {
+      const { data, series, lines } = chartData(body, "odds", outcome);
+      const box = document.createElement("figure");
+      box.className = "multiple";
+      box.dataset.outcome = outcome;
+      const cap = document.createElement("figcaption");
+      cap.textContent = outcome;
+      box.append(cap);
+      plotBox.append(box);
+      const opts = { width, height: 170, scales: { x: { time: true } }, series, legend: { show: false }, cursor: { sync: { key: "oddstream-market" } } };
+      multiples.push(new uPlot(opts, data, box));
+      window.oddstreamChart.multiples.push({ outcome, series: lines.map((l) => ({ bookmaker: l.bm, changes: l.points.length })) });
+    }
+  }
+
   function draw() {
     const body = state.body;
-    if (state.plot) {
-      state.plot.destroy();
-      state.plot = null;
-    }
+    clearPlots();
+    if (state.tab === "market") return drawMarket();
     const empty = $("#chart-empty");
     const { data, series, lines } = chartData(body, state.tab, state.outcome);
     window.oddstreamChart.series = lines.map((l) => ({ bookmaker: l.bm, changes: l.points.length }));
@@ -177,8 +207,5 @@
     presets.append(b);
   }
   $("#chart-close").addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => {
-    if (state.plot) state.plot.destroy();
-    state.plot = null;
-  });
+  dialog.addEventListener("close", clearPlots);
 })();

@@ -403,6 +403,14 @@ async def test_dashboard_shows_events_scrapes_and_freshness(
             chart = await page.evaluate("window.oddstreamChart.series")
             margins = get_json(f"{base}/odds/events/{event_id}/history?market_id=3743")[1]["margins"]
             assert [s["bookmaker"] for s in chart] == [m["bookmaker"] for m in margins] == ["betpawa"], chart
+            # the whole market: one small chart per outcome of the history, every bookmaker on each
+            await page.locator('#chart-dialog [data-tab="market"]').click()
+            history = get_json(f"{base}/odds/events/{event_id}/history?market_id=3743")[1]
+            outcomes = list(dict.fromkeys(s["outcome"] for s in history["series"]))
+            await expect(page.locator("#chart-plot figure.multiple canvas")).to_have_count(len(outcomes))
+            multiples = await page.evaluate("window.oddstreamChart.multiples")
+            assert [m["outcome"] for m in multiples] == outcomes and len(outcomes) == 3, multiples
+            assert all([s["bookmaker"] for s in m["series"]] == ["betpawa"] for m in multiples), multiples
             await page.screenshot(path=str(tmp_path / "dashboard-chart.png"), full_page=False)
             await page.locator("#chart-close").click()
             await expect(page.locator("#chart-dialog")).to_be_hidden()
