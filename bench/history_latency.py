@@ -42,6 +42,7 @@ from agents.board_view import event_detail
 from oddstream.runtime.postgres import start_postgres
 from projections.history import HistoryReader
 from projections.migrate import upgrade
+from projections.rows import HISTORY_COLUMNS
 from projections.schema import partition_ddl
 from projections.writer import make_engine
 from streams.history import HistoryQuery, history_body
@@ -79,7 +80,7 @@ def _prices(rng: random.Random, names: tuple[str, ...]) -> list[dict[str, Any]]:
 def generate(
     n_events: int, n_quotes: int, moves: int, days: int, now: datetime, seed: int = 7
 ) -> tuple[list[Any], list[Any]]:
-    """The history rows (``odds_history``'s columns) and the events (``sport_events``' columns)."""
+    """The history rows (``projections.rows.HISTORY_COLUMNS``) and the events (``sport_events``' columns)."""
     rng = random.Random(seed)
     quotes = _quotes(n_quotes)
     start = now - timedelta(days=days)
@@ -155,18 +156,7 @@ async def _measure(args: argparse.Namespace, dsn: str, url: str) -> dict[str, An
     for d in range(args.days + 2):
         await conn.execute(partition_ddl((now - timedelta(days=d)).date()))
     t0 = time.perf_counter()
-    columns = [
-        "event_id",
-        "market_id",
-        "line",
-        "sportradar_id",
-        "bookmaker",
-        "outcomes",
-        "previous_outcomes",
-        "observed_at",
-        "caused_by",
-    ]
-    await conn.copy_records_to_table("odds_history", records=rows, columns=columns)
+    await conn.copy_records_to_table("odds_history", records=rows, columns=list(HISTORY_COLUMNS))
     ev_cols = [
         "sportradar_id",
         "home_team",

@@ -7,7 +7,8 @@ projected by the real store; then for every market and line with history, whole 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from agents.board_view import event_detail
 from projections.history import HistoryReader
 from projections.migrate import upgrade
 from projections.postgres import PgStore, connect_pool
-from streams.events import OddsChanged, OddsObserved, encode
+from streams.events import BaseEvent, OddsChanged, OddsObserved, encode
 from streams.history import HistoryQuery, HistoryRow, history_body
 from streams.wire import read_board
 from tests.contract.test_projection_stores import project
@@ -30,19 +31,26 @@ from tests.projection_world import world
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def engine(admin_dsn: str) -> AsyncIterator[AsyncEngine]:
+@asynccontextmanager
+async def _projected(admin_dsn: str, events: Sequence[BaseEvent]) -> AsyncIterator[AsyncEngine]:
+    """A fresh database with ``events`` projected by the real store."""
     url = await create_database(admin_dsn)
     db = create_async_engine(url)
     await upgrade(db)
     pool = await connect_pool(url, size=2)
     try:
-        await project(PgStore(pool), as_records(EVENTS))
+        await project(PgStore(pool), as_records(events))
         yield db
     finally:
         await pool.close()
         await db.dispose()
         await drop_database(admin_dsn, url)
+
+
+@pytest.fixture
+async def engine(admin_dsn: str) -> AsyncIterator[AsyncEngine]:
+    async with _projected(admin_dsn, EVENTS) as db:
+        yield db
 
 
 EVENTS = world(n_events=3, cycles=6, seed=11)
@@ -105,17 +113,8 @@ def _fold(until: datetime | None = None) -> tuple[list[dict[str, Any]], list[Odd
 @pytest.fixture
 async def agent_engine(admin_dsn: str) -> AsyncIterator[AsyncEngine]:
     """A database holding the observations and the changes the board agent itself derives from them."""
-    url = await create_database(admin_dsn)
-    db = create_async_engine(url)
-    await upgrade(db)
-    pool = await connect_pool(url, size=2)
-    try:
-        await project(PgStore(pool), as_records([*OBSERVED, *_fold()[1]]))
+    async with _projected(admin_dsn, [*OBSERVED, *_fold()[1]]) as db:
         yield db
-    finally:
-        await pool.close()
-        await db.dispose()
-        await drop_database(admin_dsn, url)
 
 
 def _prices(detail: dict[str, Any] | None) -> list[Any]:
