@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.clock import format_ts, parse_ts
+from streams.market_catalog import name_of
 from streams.markets import active_price, market_margin, quote_key
 
 __all__ = [
@@ -236,7 +237,8 @@ def boards_at(
             }
         at = format_ts(q.observed_at)
         key = quote_key(q.market_id, q.line)
-        quote = {"market_id": q.market_id, "market_name": "", "line": q.line, "last_changed_at": at}
+        # the book's own name of a market is not kept with its history: the catalog's display name
+        quote = {"market_id": q.market_id, "market_name": name_of(q.market_id), "line": q.line, "last_changed_at": at}
         if q.outcomes:
             board["quotes"][key] = {**quote, "outcomes": [dict(o) for o in q.outcomes]}
         elif q.previous:  # withdrawn since ``at``, last offered with these prices, as they were last changed
