@@ -57,8 +57,8 @@ FROM odds_history WHERE sportradar_id = :sr
 GROUP BY market_id, line ORDER BY market_id, line NULLS FIRST
 """
 
-# the last change of every quote of one event at a moment: by odds_history_lookup, one index range per
-# (market, line, bookmaker) of the event, read backwards from the moment
+# the last change of every quote of one event at a moment, with when the change before it was: the
+# event's rows up to the moment (odds_history_lookup leads with the event), sorted per quote
 _AT = """
 SELECT DISTINCT ON (market_id, line, bookmaker) bookmaker, market_id, line, outcomes, previous_outcomes, observed_at,
        lag(observed_at) OVER (PARTITION BY market_id, line, bookmaker ORDER BY observed_at) AS previous_at

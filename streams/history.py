@@ -195,7 +195,10 @@ def history_csv(body: Mapping[str, Any]) -> str:
 
 
 def parse_at(params: Mapping[str, str]) -> datetime | None:
-    """``?at=`` of the event detail: None when absent; raises ``QueryError`` when it is not a zoned time."""
+    """``?at=`` of the event detail: None when absent; raises ``QueryError`` when it is given and is not
+    a zoned time (an empty value included)."""
+    if "at" in params and not params["at"]:
+        raise QueryError("at must be an ISO 8601 time with a zone, e.g. 2026-12-01T18:00:00Z")
     return _ts(params, "at")
 
 

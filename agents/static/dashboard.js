@@ -864,17 +864,22 @@
     }
   }
 
-  function showBoardAt(value) {
+  // the moment a slider position stands for; null at its right end (live)
+  function momentAt(value) {
     const from = Number(atSlider.dataset.from);
     const to = Number(atSlider.dataset.to);
     const v = Number(value);
-    if (v >= Number(atSlider.max) || !(to > from)) {
-      detailAt = null;
+    if (v >= Number(atSlider.max) || !(to > from)) return null;
+    return new Date(from + ((to - from) * v) / Number(atSlider.max)).toISOString();
+  }
+
+  function showBoardAt(value) {
+    detailAt = momentAt(value);
+    if (detailAt === null) {
       atSlider.value = atSlider.max;
       atSlider.dataset.to = String(Date.now());
       setText(atLabel, "live");
     } else {
-      detailAt = new Date(from + ((to - from) * v) / Number(atSlider.max)).toISOString();
       setText(atLabel, localTime(detailAt, fullFmt));
     }
     atLive.hidden = detailAt === null;
@@ -883,10 +888,8 @@
   }
   atSlider.addEventListener("change", () => showBoardAt(atSlider.value));
   atSlider.addEventListener("input", () => {
-    const from = Number(atSlider.dataset.from);
-    const to = Number(atSlider.dataset.to);
-    const v = Number(atSlider.value);
-    setText(atLabel, v >= Number(atSlider.max) ? "live" : localTime(new Date(from + ((to - from) * v) / Number(atSlider.max)).toISOString(), fullFmt));
+    const at = momentAt(atSlider.value);
+    setText(atLabel, at === null ? "live" : localTime(at, fullFmt));
   });
   atLive.addEventListener("click", () => showBoardAt(atSlider.max));
 
